@@ -1,0 +1,1 @@
+"""Deployment: embedded dev broker, compilation, container and cluster manifests."""

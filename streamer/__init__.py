@@ -1,0 +1,1 @@
+"""EnECG streaming engine: Kafka ingest, per-bed assembly, windows, micro-batching, alarms."""

@@ -1,0 +1,1 @@
+"""The `enecg` command line: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Produces EnECG bundles: data loaders, ECG synthesizer, pretraining, fine-tuning, evaluation."""
