@@ -1,0 +1,103 @@
+"""Kafka client configuration in one place: bootstrap, security, topic names and their partitions.
+
+Built in `main()` (never at import) from environment variables, so tests and commands can override them:
+``ENECG_KAFKA_BOOTSTRAP_SERVERS``, ``ENECG_KAFKA_SECURITY_PROTOCOL``, ``ENECG_KAFKA_SASL_MECHANISM``,
+``ENECG_KAFKA_SASL_USERNAME``, ``ENECG_KAFKA_SASL_PASSWORD``, ``ENECG_KAFKA_SSL_CAFILE`` ... and
+``ENECG_TOPIC_WAVEFORM`` ... for topic names. Secrets stay `SecretStr` and are never logged.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach the cluster: the same object configures aiokafka clients and the Faust app."""
+
+    model_config = SettingsConfigDict(env_prefix="ENECG_KAFKA_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = Field(None, description="CA bundle that signed the brokers' certificates")
+    ssl_certfile: str | None = Field(None, description="client certificate, for mutual TLS")
+    ssl_keyfile: str | None = None
+    client_id: str = "enecg"
+    dev_broker: bool = Field(
+        False, description="the embedded Tansu broker: short session timeouts and fetch waits (see deploy/)"
+    )
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Self:
+        sasl_complete = self.sasl_mechanism and self.sasl_username and self.sasl_password
+        if self.security_protocol.startswith("SASL") and not sasl_complete:
+            raise ValueError(f"{self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.uses_tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        return context
+
+    def aiokafka_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments shared by AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+        }
+        if self.uses_tls:
+            kwargs["ssl_context"] = self.ssl_context()
+        if self.sasl_mechanism:
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        return kwargs
+
+    def consumer_kwargs(self) -> dict[str, Any]:
+        """Consumer settings; on the dev broker, a short fetch wait (it holds every fetch for the full wait)."""
+        kwargs = self.aiokafka_kwargs()
+        if self.dev_broker:
+            kwargs.update(fetch_max_wait_ms=20, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+        return kwargs
+
+
+class TopicSpec(BaseModel):
+    name: str
+    partitions: int = Field(ge=1)
+
+
+class TopicSettings(BaseSettings):
+    """Topic names (v1 of the contract) and declared partition counts.
+
+    Bed-keyed topics share one partition count so a bed's waveform and its alert actions land on the same
+    partition number, and so on the same worker.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ENECG_TOPIC_", frozen=True, extra="ignore")
+
+    waveform: str = "ecg.waveform.v1"
+    alerts: str = "ecg.alerts.v1"
+    vitals: str = "ecg.vitals.v1"
+    actions: str = "ecg.alert-actions.v1"
+    deadletter: str = "ecg.deadletter.v1"
+    bed_partitions: int = Field(8, ge=1, description="partitions of every bed-keyed topic")
+
+    def specs(self) -> list[TopicSpec]:
+        bed_keyed = [self.waveform, self.alerts, self.vitals, self.actions]
+        return [TopicSpec(name=n, partitions=self.bed_partitions) for n in bed_keyed] + [
+            TopicSpec(name=self.deadletter, partitions=1)
+        ]
