@@ -146,9 +146,14 @@ class DevBroker:
         topics: TopicSettings | None = None,
         log_path: Path | None = None,
         start_timeout_s: float = 10.0,
+        advertised_port: int | None = None,
+        client_security: dict[str, str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        # A TLS listener in front (deploy/tls_terminator.py): clients are sent to its port, with these settings.
+        self.advertised_port = advertised_port
+        self.client_security = client_security or {}
         self.topics = topics or TopicSettings()
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
@@ -157,10 +162,10 @@ class DevBroker:
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.advertised_port or self.port}"
 
     def kafka_settings(self) -> KafkaSettings:
-        return KafkaSettings(bootstrap_servers=self.bootstrap_servers, dev_broker=True)
+        return KafkaSettings(bootstrap_servers=self.bootstrap_servers, dev_broker=True, **self.client_security)
 
     def start(self) -> DevBroker:
         if self.port is None:
@@ -168,11 +173,12 @@ class DevBroker:
         elif not port_is_free(self.host, self.port):
             raise BrokerError(f"port {self.host}:{self.port} is already in use; pick another with --port")
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.bootstrap_servers}"
         if self.log_path is None:
             self.log_path = Path(tempfile.mkstemp(prefix="tansu-", suffix=".log")[1])
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop it in order
