@@ -33,13 +33,17 @@ def _dynamic_shapes(max_batch: int) -> dict[str, dict[int, Dim]]:
     return {"x": {0: Dim("batch", min=1, max=max_batch)}}
 
 
-def export_program(model: EnECG, max_batch: int = MAX_BATCH) -> ExportedProgram:
-    """`torch.export` of a merged (plain) EnECG in eval mode, batch dynamic in [1, max_batch]."""
+def export_program(model: EnECG, max_batch: int = MAX_BATCH, example: torch.Tensor | None = None) -> ExportedProgram:
+    """`torch.export` of a merged (plain) EnECG in eval mode, batch dynamic in [1, max_batch].
+
+    `example` sets the traced dtype and device (default: float32 CPU windows).
+    """
     if any("lora_" in name for name, _ in model.named_parameters()):
         raise ValueError("export a merged model: call models.lora.merge_lora first")
     model.eval()
+    example = _example(model) if example is None else example
     with torch.no_grad():
-        return torch.export.export(model, (_example(model),), dynamic_shapes=_dynamic_shapes(max_batch))
+        return torch.export.export(model, (example,), dynamic_shapes=_dynamic_shapes(max_batch))
 
 
 def export_onnx(
