@@ -94,7 +94,7 @@ async def caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
     return True
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 10.0) -> list[TopicPartition]:
+async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 5.0) -> list[TopicPartition]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         numbers = consumer.partitions_for_topic(topic)
