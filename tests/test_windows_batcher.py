@@ -1,0 +1,113 @@
+"""Window cutting on the hop grid and the cross-bed micro-batcher (flush by size, by delay, no bed waits on another)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamer.batcher import BatcherSettings, MicroBatcher, stack
+from streamer.spec import StreamSpec
+from streamer.windows import Window, WindowCutter
+
+NS = 1_000_000_000
+T0 = 1_700_000_000 * NS
+SPEC = StreamSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
+
+
+@pytest.mark.parametrize(
+    ("t0_offset_s", "seconds", "hop_s", "expected_ends_s"),
+    [
+        (0.0, 10.0, 1.0, [5, 6, 7, 8, 9, 10]),
+        (0.3, 10.0, 1.0, [6, 7, 8, 9, 10]),  # grid, not start-relative: first end at ceil(5.3) = 6 s
+        (0.0, 10.0, 2.0, [6, 8, 10]),
+        (0.0, 4.9, 1.0, []),
+        (0.996, 6.004, 1.0, [6, 7]),  # first sample at 0.996 s: window [1, 6) fits within one sample period
+    ],
+)
+def test_window_ends_on_grid(t0_offset_s, seconds, hop_s, expected_ends_s):
+    spec = SPEC.model_copy(update={"hop_s": hop_s})
+    cutter = WindowCutter(spec, "bed", "icu", T0 + round(t0_offset_s * NS))
+    n = round(seconds * 250)
+    windows = []
+    for start in range(0, n, 100):  # pushes of 0.4 s
+        windows += cutter.push(np.zeros((1, min(100, n - start))), arrival_ns=start)
+    assert [(w.window_end_ns - T0) / NS for w in windows] == expected_ends_s
+    for w in windows:
+        assert w.window_end_ns - w.window_start_ns == 5 * NS
+        assert w.signal.shape == (1, 1250) and w.bed_id == "bed" and w.unit == "icu"
+
+
+def test_window_content_and_arrival_time():
+    cutter = WindowCutter(SPEC, "bed", None, T0)
+    ramp = np.arange(2500, dtype=np.float64)[None, :]  # sample m holds value m
+    windows = []
+    for k, start in enumerate(range(0, 2500, 250)):
+        windows += cutter.push(ramp[:, start : start + 250], arrival_ns=1000 + k)
+    assert len(windows) == 6
+    for i, w in enumerate(windows):
+        np.testing.assert_array_equal(w.signal[0], np.arange(250 * i, 250 * i + 1250, dtype=np.float32))
+        assert w.arrival_ns == 1000 + 4 + i  # the push that brought its newest sample
+    assert cutter._buf.shape[1] <= 1250 + 3 * 250
+
+
+def window(bed: str, end_s: int = 5) -> Window:
+    return Window(bed, None, T0 + (end_s - 5) * NS, T0 + end_s * NS, np.zeros((1, 1250), np.float32), 0, T0)
+
+
+def test_flush_by_size():
+    batcher = MicroBatcher(BatcherSettings(max_batch=3, max_delay_s=1.0))
+    assert batcher.add(window("a"), now_ns=0) is None
+    assert batcher.add(window("b"), now_ns=1) is None
+    batch = batcher.add(window("c"), now_ns=2)
+    assert batch is not None and [w.bed_id for w in batch] == ["a", "b", "c"]
+    assert len(batcher) == 0 and batcher.poll(now_ns=10 * NS) is None
+
+
+def test_flush_by_delay_measured_from_oldest():
+    batcher = MicroBatcher(BatcherSettings(max_batch=8, max_delay_s=0.05))
+    batcher.add(window("a"), now_ns=0)
+    batcher.add(window("b"), now_ns=40_000_000)
+    assert batcher.deadline_ns() == 50_000_000
+    assert batcher.poll(now_ns=49_999_999) is None
+    batch = batcher.poll(now_ns=50_000_000)
+    assert batch is not None and [w.bed_id for w in batch] == ["a", "b"]
+    assert batcher.deadline_ns() is None
+
+
+def test_slow_bed_never_holds_others():
+    """Bed 'slow' sends one window and then nothing: the fast beds' windows still leave within max_delay."""
+    settings = BatcherSettings(max_batch=4, max_delay_s=0.02)
+    batcher = MicroBatcher(settings)
+    batches, waits = [], []
+    added: dict[int, int] = {}
+    batcher.add(window("slow"), now_ns=0)
+    added[id(batcher._waiting[-1][1])] = 0
+    for step in range(1, 200):
+        now = step * 1_000_000  # 1 ms ticks
+        if step % 3 == 0:
+            w = window(f"fast-{step % 2}", end_s=5 + step)
+            added[id(w)] = now
+            full = batcher.add(w, now_ns=now)
+            if full:
+                batches.append(full)
+                waits += [now - added[id(x)] for x in full]
+        due = batcher.poll(now_ns=now)
+        if due:
+            batches.append(due)
+            waits += [now - added[id(x)] for x in due]
+    assert batches and max(waits) <= settings.max_delay_s * NS
+    assert all(len(b) <= settings.max_batch for b in batches)
+
+
+def test_backlog_is_cut_into_max_batches():
+    batcher = MicroBatcher(BatcherSettings(max_batch=4, max_delay_s=0.0))
+    batcher._waiting.extend((0, window(f"b{i}")) for i in range(10))
+    sizes = []
+    while (batch := batcher.poll(now_ns=1)) is not None:
+        sizes.append(len(batch))
+    assert sizes == [4, 4, 2]
+
+
+def test_stack_shape():
+    assert stack([window("a"), window("b")]).shape == (2, 1, 1250)
+    assert MicroBatcher().flush() is None
