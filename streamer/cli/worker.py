@@ -1,0 +1,76 @@
+"""`enecg worker`: the streaming worker (Faust) — waveforms in, alerts and vitals out."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from streamer.cli.main import CommandError
+from streamer.settings import KafkaSettings, TopicSettings
+
+EXAMPLES = """examples:
+  enecg worker --bundle models/bundles/default
+  enecg worker --bundle DIR --backend onnx --bootstrap 10.0.0.5:9092 --group icu-workers --metrics-port 9400
+  enecg worker --bundle DIR --max-batch 64 --max-delay-ms 50 --topics ward3.waveform,ward4.waveform
+  ENECG_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 ENECG_KAFKA_DEV_BROKER=true enecg worker --bundle DIR
+
+Kafka security (TLS, SASL) comes from ENECG_KAFKA_* variables; topic names from ENECG_TOPIC_*.
+Start several workers with the same --group to share the beds; stop one and the others take its beds over.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run the streaming worker: waveforms in, alerts and vitals out",
+        description="Consume bedside waveforms in a consumer group, run the EnECG model on cross-bed "
+        "micro-batches and publish alerts and vitals keyed by bed. Runs until Ctrl-C / SIGTERM.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--bundle", type=Path, required=True, help="model bundle directory")
+    parser.add_argument("--backend", choices=("torch", "onnx", "tensorrt"), default="torch", help="model runtime")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: ENECG_KAFKA_BOOTSTRAP_SERVERS)")
+    parser.add_argument("--dev-broker", action="store_true", help="the embedded Tansu broker's settings")
+    parser.add_argument("--group", default="enecg-worker", help="consumer group (default: %(default)s)")
+    inputs = parser.add_mutually_exclusive_group()
+    inputs.add_argument("--topics", help="comma-separated waveform topics (default: the contract's)")
+    inputs.add_argument("--topic-pattern", help="regex of waveform topics, e.g. 'ward\\d+\\.waveform'")
+    parser.add_argument("--max-batch", type=int, default=32, help="windows per model call (default: %(default)s)")
+    parser.add_argument("--max-delay-ms", type=float, default=100.0, help="max wait of a window (default: 100)")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    parser.add_argument("--log-level", dest="worker_log_level", default="info", help="worker log level")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.bundle import BundleError
+    from streamer.worker.config import WorkerConfig
+    from streamer.worker.run import run_worker
+
+    if not args.bundle.is_dir():
+        raise CommandError(f"--bundle {args.bundle} is not a directory")
+    try:
+        overrides = {"bootstrap_servers": args.bootstrap} if args.bootstrap else {}
+        if args.dev_broker:
+            overrides["dev_broker"] = True
+        kafka = KafkaSettings(**overrides)
+        config = WorkerConfig(
+            bundle=args.bundle,
+            backend=args.backend,
+            group=args.group,
+            waveform_topics=tuple(t.strip() for t in args.topics.split(",") if t.strip()) if args.topics else (),
+            waveform_pattern=args.topic_pattern,
+            max_batch=args.max_batch,
+            max_delay_ms=args.max_delay_ms,
+            metrics_port=args.metrics_port,
+        )
+    except ValidationError as error:
+        raise CommandError(str(error).replace("\n", " ")) from None
+    try:
+        run_worker(kafka, TopicSettings(), config, loglevel=args.worker_log_level)
+    except BundleError as error:
+        raise CommandError(str(error)) from None
+    return 0

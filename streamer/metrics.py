@@ -1,0 +1,44 @@
+"""Prometheus metrics of one worker, on a registry of its own (so tests and tools can hold several).
+
+Served over HTTP by `serve(port)` (prometheus_client's server, not Faust's web server: two workers on one host
+then need only distinct metrics ports). Labels never carry patient or bed identifiers, so cardinality stays
+bounded whatever the ward size.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_MS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class WorkerMetrics:
+    """Beds active, windows, batch sizes, inference time, end-to-end lag, dead letters, alarms by condition."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.beds_active = Gauge("enecg_beds_active", "beds with state on this worker", registry=r)
+        self.chunks = Counter("enecg_chunks", "waveform chunks accepted", registry=r)
+        self.windows = Counter("enecg_windows", "windows inferred (rate = windows/s)", registry=r)
+        self.batch_size = Histogram(
+            "enecg_batch_size", "windows per inference call", buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.inference_ms = Histogram("enecg_inference_ms", "model time per batch", buckets=_MS_BUCKETS, registry=r)
+        self.lag_ms = Histogram(
+            "enecg_end_to_end_lag_ms",
+            "wall time from a window's newest sample to its outputs being published",
+            buckets=_MS_BUCKETS,
+            registry=r,
+        )
+        self.dead_letters = Counter("enecg_dead_letters", "messages sent to the dead-letter topic", registry=r)
+        self.alarms = Counter("enecg_alarms", "alert records published", ["condition", "priority", "state"], registry=r)
+        self.suppressed = Counter(
+            "enecg_alerts_suppressed", "alert records already published before a restart or rebalance", registry=r
+        )
+        self.rebuilt_chunks = Counter("enecg_rebuild_chunks", "chunks replayed to refill buffers", registry=r)
+
+    def serve(self, port: int) -> None:
+        """Starts the /metrics HTTP endpoint in a daemon thread."""
+        start_http_server(port, registry=self.registry)

@@ -1,0 +1,41 @@
+"""The worker's own settings (the Kafka and topic settings live in `streamer.settings`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Backend = Literal["torch", "onnx", "tensorrt"]
+
+
+class WorkerConfig(BaseModel):
+    """How one worker runs: model, consumer group, batching, delivery and metrics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bundle: Path = Field(description="model bundle directory (manifest + safetensors)")
+    backend: Backend = Field("torch", description="model runtime: torch (eager), onnx (ONNX Runtime), tensorrt")
+    group: str = Field("enecg-worker", min_length=1, description="Kafka consumer group of all workers")
+    waveform_topics: tuple[str, ...] = Field((), description="input topics; empty = TopicSettings.waveform")
+    waveform_pattern: str | None = Field(None, description="regex of input topics, instead of a list")
+    max_batch: int = Field(32, ge=1, le=1024, description="windows per inference call at most")
+    max_delay_ms: float = Field(100.0, ge=0, le=10_000, description="oldest window waits at most this long")
+    metrics_port: int | None = Field(None, ge=0, lt=65536, description="Prometheus /metrics port; None = off")
+    rebuild_margin_s: float = Field(
+        6.0, ge=0, description="signal replayed on assignment beyond one window, to refill bed buffers"
+    )
+    alerts_lookback: int = Field(
+        5000, ge=0, description="alert records read back per partition on assignment (what was published)"
+    )
+    offset_reset: Literal["earliest", "latest"] | None = Field(
+        None, description="where a new group starts; None = earliest on the dev broker, latest elsewhere"
+    )
+    data_dir: Path | None = Field(None, description="Faust's data directory; None = a fresh temporary one")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> WorkerConfig:
+        if self.waveform_topics and self.waveform_pattern:
+            raise ValueError("give waveform topics or a topic pattern, not both")
+        return self

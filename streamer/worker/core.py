@@ -1,0 +1,142 @@
+"""The worker's in-memory pipeline for the beds it holds, between decode and publish. No Kafka inside.
+
+ingest(chunk) -> per-bed assembler -> windows -> cross-bed micro-batcher; take_batch() -> predict() in a
+thread -> conclude() -> alarm engine per bed -> Alert and Vitals records. Each window remembers the input
+message (`token`) that completed it, so the Kafka edge can acknowledge an input once its outputs are out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.runtime import Runtime
+from streamer.assembly import Assembled, Assembler, AssemblerSettings
+from streamer.batcher import BatcherSettings, MicroBatcher, stack
+from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk
+from streamer.metrics import WorkerMetrics
+from streamer.spec import StreamSpec
+from streamer.windows import Window
+from streamer.worker.alarms import AlarmStage
+
+
+@dataclass
+class Batch:
+    windows: list[Window]
+    tokens: list[object | None]
+
+
+@dataclass
+class Outcome:
+    alerts: list[Alert] = field(default_factory=list)
+    vitals: list[Vitals] = field(default_factory=list)
+
+
+class Core:
+    """All beds of one worker: assembly, batching, inference and alarms, driven by the Kafka edge."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        alarms: AlarmStage,
+        metrics: WorkerMetrics,
+        batcher: BatcherSettings,
+        assembler: AssemblerSettings | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.spec = StreamSpec.of(runtime.input_spec)
+        self.alarms = alarms
+        self.metrics = metrics
+        self.assembler = Assembler(self.spec, assembler)
+        self.batcher = MicroBatcher(batcher)
+        self._ready: deque[list[Window]] = deque()
+        self._tokens: dict[int, object | None] = {}  # id(window) -> the input message that completed it
+        self._partition: dict[str, tuple[str, int]] = {}  # bed -> (topic, partition) it arrives on
+
+    # ------------------------------------------------------------------------------------------- input
+
+    def ingest(self, chunk: WaveformChunk, token: object | None, topic: str, partition: int) -> tuple[int, Outcome]:
+        """Feeds one decoded chunk; returns (windows it completed, alerts from stream events such as gaps)."""
+        now = time.time_ns()
+        self._partition[chunk.bed_id] = (topic, partition)
+        assembled = self.assembler.push(chunk, now)
+        self.metrics.chunks.inc()
+        self.metrics.beds_active.set(len(self._partition))
+        return self._queue(assembled, token, now)
+
+    def tick(self) -> Outcome:
+        """Timer work: release held chunks, report stalled beds, forget silent ones."""
+        now = time.time_ns()
+        _, outcome = self._queue(self.assembler.tick(now), None, now)
+        for bed in self.assembler.forget_idle(now):
+            self._forget(bed)
+        return outcome
+
+    def _queue(self, assembled: Assembled, token: object | None, now: int) -> tuple[int, Outcome]:
+        for window in assembled.windows:
+            self._tokens[id(window)] = token
+            full = self.batcher.add(window, now)
+            if full is not None:
+                self._ready.append(full)
+        outcome = Outcome(alerts=[a for e in assembled.events for a in self.alarms.on_event(e, now)])
+        return len(assembled.windows), outcome
+
+    # ---------------------------------------------------------------------------------------- batching
+
+    def take_batch(self) -> Batch | None:
+        windows = self._ready.popleft() if self._ready else self.batcher.poll(time.time_ns())
+        if windows is None:
+            return None
+        return Batch(windows, [self._tokens.pop(id(w), None) for w in windows])
+
+    def seconds_to_deadline(self) -> float | None:
+        if self._ready:
+            return 0.0
+        deadline = self.batcher.deadline_ns()
+        return None if deadline is None else max(0.0, (deadline - time.time_ns()) / 1e9)
+
+    def predict(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Blocking model call (run it in a thread): (b, l, s) windows -> outputs keyed by OUTPUT_NAMES."""
+        started = time.perf_counter()
+        outputs = self.runtime.predict(stack(batch.windows))
+        self.metrics.inference_ms.observe((time.perf_counter() - started) * 1e3)
+        self.metrics.batch_size.observe(len(batch.windows))
+        self.metrics.windows.inc(len(batch.windows))
+        return outputs
+
+    def conclude(self, batch: Batch, outputs: dict[str, np.ndarray]) -> Outcome:
+        """Alarm engine per bed over the batch's windows (in order): the records to publish."""
+        outcome = Outcome()
+        now = time.time_ns()
+        for i, window in enumerate(batch.windows):
+            output = {name: value[i] for name, value in outputs.items()}  # one window's slice of each output
+            alerts, vitals = self.alarms.on_window(window, output, now)
+            outcome.alerts.extend(alerts)
+            outcome.vitals.append(vitals)
+        return outcome
+
+    def act(self, action: AlertAction) -> list[Alert]:
+        return self.alarms.on_action(action, time.time_ns())
+
+    # ------------------------------------------------------------------------------------------- state
+
+    def holds(self, bed_id: str) -> bool:
+        return bed_id in self._partition
+
+    def drop_partitions(self, tps: Iterable[tuple[str, int]]) -> list[str]:
+        """Forgets every bed that arrives on `tps` (revoked): another worker rebuilds them."""
+        tps = set(tps)
+        beds = [bed for bed, tp in self._partition.items() if tp in tps]
+        for bed in beds:
+            self._forget(bed)
+        return beds
+
+    def _forget(self, bed: str) -> None:
+        self._partition.pop(bed, None)
+        self.assembler._beds.pop(bed, None)
+        self.alarms.forget(bed)
+        self.metrics.beds_active.set(len(self._partition))

@@ -1,0 +1,260 @@
+"""At-least-once delivery without transactions and without end offsets: how a restart alerts nothing twice.
+
+The mechanism, in three parts (Tansu breaks transactions and answers ListOffsets(LATEST) wrongly, so neither
+is used; only committed offsets and the high watermark that fetch responses carry):
+
+1. **Commit after publish.** The waveform stream runs with manual acks. A chunk is acknowledged to Faust only
+   once the outputs of every window it completed (alerts and vitals) were acknowledged by the broker
+   (`AckTracker`); a chunk that completed no window is acknowledged at once. Faust commits the highest offset
+   below which everything is acknowledged, so after a crash every window whose outputs might be missing is
+   re-derived from the input topic.
+2. **Bounded replay on assignment.** Bed state (buffers, window positions, alarm persistence) lives in memory
+   with the partition. When a worker is given a waveform partition that has a committed offset `c`, it reads
+   the records before `c` back (`read_back`: doubling the span until every bed seen has one window plus a
+   margin of signal, or the partition start) and feeds them through the same pipeline before Faust resumes
+   at `c`. The windows this produces are re-derivations of ones already published.
+3. **A ledger of what was published** (`Ledger`, pure). On assignment the worker reads the last records of
+   the alerts topic back (`read_alerts`) into the ledger: the published (alert_id, state, seq) set and, per
+   (bed, condition), the alert that is still active. Before publishing, every alert passes `Ledger.admit`:
+   a record already published is dropped; an alert the engine re-raises for a condition that is still active
+   under an earlier id (because the replay began after that episode's onset) is renamed to the published id,
+   its raise suppressed and its later states numbered on from the published seq. Alert ids are deterministic
+   (bed, condition, onset), so a replay that covers the onset reproduces the same ids anyway.
+
+Vitals are idempotent per (bed_id, window_start_ns) and may be re-published after a crash (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streamer.contract import Alert, AlertState, WaveformChunk, decode_record, decode_waveform
+from streamer.kafka_io import make_consumer
+from streamer.settings import KafkaSettings
+
+# ------------------------------------------------------------------------------------------- the ledger
+
+
+@dataclass
+class _Published:
+    alert_id: str
+    bed_id: str
+    condition: str
+    onset_time_ns: int
+    state: AlertState
+    seq: int
+
+
+@dataclass
+class _Renamed:
+    """An engine alert id mapped onto the id already published for the same active episode."""
+
+    published_id: str
+    onset_time_ns: int
+    seq_offset: int  # published seq - engine seq at the moment of mapping
+
+
+@dataclass
+class Ledger:
+    """What this consumer group already published on the alerts topic; decides what may be published now."""
+
+    _seen: set[tuple[str, str, int]] = field(default_factory=set)
+    _latest: dict[str, _Published] = field(default_factory=dict)
+    _active: dict[tuple[str, str], str] = field(default_factory=dict)  # (bed, condition) -> alert_id
+    _renamed: dict[str, _Renamed] = field(default_factory=dict)
+
+    def record(self, alert: Alert) -> None:
+        """Notes an alert as published (read back from the topic, or just sent)."""
+        self._seen.add((alert.alert_id, alert.state.value, alert.seq))
+        latest = self._latest.get(alert.alert_id)
+        if latest is None or alert.seq >= latest.seq:
+            self._latest[alert.alert_id] = _Published(
+                alert.alert_id, alert.bed_id, alert.condition, alert.onset_time_ns, alert.state, alert.seq
+            )
+        key = (alert.bed_id, alert.condition)
+        if alert.state is AlertState.cleared:
+            if self._active.get(key) == alert.alert_id:
+                del self._active[key]
+        elif self._latest[alert.alert_id].state is not AlertState.cleared:
+            self._active[key] = alert.alert_id
+
+    def admit(self, alert: Alert) -> Alert | None:
+        """The record to publish for an engine alert, or None when it was published already."""
+        renamed = self._renamed.get(alert.alert_id)
+        if renamed is None and alert.state is AlertState.raised:
+            active_id = self._active.get((alert.bed_id, alert.condition))
+            if active_id is not None and active_id != alert.alert_id:
+                active = self._latest[active_id]
+                if active.onset_time_ns <= alert.onset_time_ns:
+                    self._renamed[alert.alert_id] = _Renamed(active_id, active.onset_time_ns, active.seq - alert.seq)
+                    return None  # the episode's raise is out already
+        if renamed is not None:
+            alert = alert.model_copy(
+                update={
+                    "alert_id": renamed.published_id,
+                    "onset_time_ns": renamed.onset_time_ns,
+                    "seq": alert.seq + renamed.seq_offset,
+                }
+            )
+        if (alert.alert_id, alert.state.value, alert.seq) in self._seen:
+            return None
+        return alert
+
+    def published_state(self, alert_id: str) -> AlertState | None:
+        latest = self._latest.get(alert_id)
+        return latest.state if latest else None
+
+    def forget_beds(self, beds: Iterable[str]) -> None:
+        """Drops the renames of beds this worker no longer holds (their published facts stay)."""
+        beds = set(beds)
+        self._renamed = {
+            engine_id: r for engine_id, r in self._renamed.items() if self._latest[r.published_id].bed_id not in beds
+        }
+
+
+# ---------------------------------------------------------------------------------------- acks to Faust
+
+
+class AckTracker:
+    """Acknowledges an input message once every window it completed has its outputs on the broker."""
+
+    def __init__(self) -> None:
+        self._outstanding: dict[int, list] = {}  # id(event) -> [event, windows left]
+
+    def hold(self, event: object, n_windows: int) -> None:
+        if n_windows <= 0:
+            event.ack()  # type: ignore[attr-defined]
+        else:
+            self._outstanding[id(event)] = [event, n_windows]
+
+    def window_done(self, event: object | None) -> None:
+        if event is None:  # a window re-derived while rebuilding: its input is committed already
+            return
+        entry = self._outstanding.get(id(event))
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._outstanding[id(event)]
+            entry[0].ack()
+
+    def __len__(self) -> int:
+        return len(self._outstanding)
+
+
+# ------------------------------------------------------------------------------------ reading back (Kafka)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A waveform record read back before the committed offset."""
+
+    chunk: WaveformChunk
+    topic: str
+    partition: int
+    offset: int
+
+
+async def committed_offsets(settings: KafkaSettings, group: str, tps: Iterable[TopicPartition]) -> dict:
+    """The group's committed offsets for `tps` (missing = nothing committed)."""
+    tps = list(tps)
+    if not tps:
+        return {}
+    admin = AIOKafkaAdminClient(**settings.aiokafka_kwargs(), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}
+
+
+async def _read_range(consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, stop: int) -> list:
+    """Records of `tp` with start <= offset < stop."""
+    consumer.seek(tp, start)
+    records: list = []
+    while True:
+        position = await consumer.position(tp)
+        if position >= stop:
+            break
+        batch = await consumer.getmany(tp, timeout_ms=500)
+        got = batch.get(tp, [])
+        if not got and consumer.highwater(tp) is not None and position >= consumer.highwater(tp):
+            break  # the partition ends before `stop` (should not happen: stop is a committed offset)
+        records.extend(r for r in got if r.offset < stop)
+    return records
+
+
+async def read_back(
+    settings: KafkaSettings, committed: dict[TopicPartition, int], needed_ns: int, max_records: int = 1 << 16
+) -> list[Replayed]:
+    """Waveform records just before each committed offset: enough for every bed seen to hold `needed_ns`."""
+    if not committed:
+        return []
+    consumer = make_consumer(settings)
+    await consumer.start()
+    replayed: list[Replayed] = []
+    try:
+        consumer.assign(list(committed))
+        for tp, stop in committed.items():
+            span = 256
+            while True:
+                start = max(0, stop - span)
+                records = await _read_range(consumer, tp, start, stop)
+                chunks = [(r, decode_waveform(r.value)) for r in records]
+                good = [(r, c) for r, c in chunks if isinstance(c, WaveformChunk)]
+                if start == 0 or span >= max_records or _covers(good, needed_ns):
+                    break
+                span *= 2
+            replayed.extend(Replayed(c, tp.topic, tp.partition, r.offset) for r, c in good)
+    finally:
+        await consumer.stop()
+    return replayed
+
+
+def _covers(good: list, needed_ns: int) -> bool:
+    """Whether each bed's chunks in `good` span at least `needed_ns` of signal."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for _, chunk in good:
+        first[chunk.bed_id] = min(first.get(chunk.bed_id, chunk.start_time_ns), chunk.start_time_ns)
+        end = chunk.start_time_ns + chunk.duration_ns
+        last[chunk.bed_id] = max(last.get(chunk.bed_id, end), end)
+    return bool(first) and all(last[bed] - first[bed] >= needed_ns for bed in first)
+
+
+async def read_alerts(settings: KafkaSettings, topic: str, lookback: int) -> list[Alert]:
+    """The last `lookback` records of every partition of the alerts topic (end taken from fetch high watermarks)."""
+    consumer = make_consumer(settings)
+    await consumer.start()
+    alerts: list[Alert] = []
+    try:
+        numbers = consumer.partitions_for_topic(topic)
+        if not numbers:
+            await consumer._client.force_metadata_update()
+            numbers = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(numbers)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        for _ in range(50):  # one answered fetch per partition gives its high watermark
+            await consumer.getmany(*tps, timeout_ms=100, max_records=1)
+            if all(consumer.highwater(tp) is not None for tp in tps):
+                break
+            await asyncio.sleep(0)
+        for tp in tps:
+            end = consumer.highwater(tp) or 0
+            for record in await _read_range(consumer, tp, max(0, end - lookback), end):
+                try:
+                    alerts.append(decode_record(record.value, Alert))  # type: ignore[arg-type]
+                except ValueError:
+                    continue  # not ours to judge: the alerts topic is written by workers only
+    finally:
+        await consumer.stop()
+    return alerts
