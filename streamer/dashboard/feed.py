@@ -1,0 +1,255 @@
+"""The dashboard's Kafka edge: alerts, vitals, strips and actions in; actions out.
+
+No consumer group: the dashboard is a viewer, so it assigns itself every partition.
+- Alerts are read from the beginning to rebuild the current alarm state. "Caught up" is judged from
+  fetches (each partition's fetch-reported high watermark reached, or no alert arrived for `idle_s`),
+  never from ListOffsets: Tansu's end offsets are wrong (KAFKA-BROKER-NOTES.md, defect 1).
+- Vitals, waveform and actions start at the end: they are live views. An end offset that comes out too
+  small only replays a few old records, which the board orders by time and ignores.
+On any Kafka error the session is torn down and restarted after a bounded, growing backoff; the alert
+positions reached are kept, so a reconnect resumes instead of re-reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk, decode_record, decode_waveform, encode
+from streamer.dashboard.board import BedState, Board
+from streamer.dashboard.hub import Hub
+from streamer.dashboard.logfmt import log_event
+from streamer.dashboard.settings import DashboardSettings
+from streamer.dashboard.strip import strip_event
+from streamer.settings import KafkaSettings, TopicSettings
+
+log = logging.getLogger(__name__)
+
+
+class ActionNotPublished(RuntimeError):
+    """The action could not be written to the actions topic (the caller must tell the user)."""
+
+
+class TopicMissing(RuntimeError):
+    """A topic the dashboard reads does not exist yet (it waits for it with the reconnect backoff)."""
+
+
+class Feed:
+    def __init__(
+        self,
+        board: Board,
+        hub: Hub,
+        kafka: KafkaSettings,
+        topics: TopicSettings,
+        settings: DashboardSettings,
+        *,
+        idle_s: float = 0.5,
+        backoff_s: tuple[float, float] = (0.5, 10.0),
+        send_timeout_s: float = 5.0,
+    ) -> None:
+        self.board, self.hub, self.kafka, self.topics, self.settings = board, hub, kafka, topics, settings
+        self.idle_s = idle_s
+        self.backoff_s = backoff_s
+        self.send_timeout_s = send_timeout_s
+        self.caught_up = False
+        self.connected = False
+        self._alert_positions: dict[TopicPartition, int] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
+        self.counts = {"alerts": 0, "vitals": 0, "chunks": 0, "actions": 0, "undecodable": 0}
+
+    # ------------------------------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        return {"kafka": "connected" if self.connected else "reconnecting", "ready": self.caught_up}
+
+    def _set_status(self, *, connected: bool | None = None, caught_up: bool | None = None) -> None:
+        before = self.status()
+        if connected is not None:
+            self.connected = connected
+        if caught_up is not None:
+            self.caught_up = caught_up
+        if self.status() != before:
+            self.hub.publish("status", self.status(), every_unit=True)
+
+    # ------------------------------------------------------------------------------------------ consume
+
+    async def run(self) -> None:
+        """Consumes until cancelled; reconnects after errors with bounded exponential backoff."""
+        delay = self.backoff_s[0]
+        while True:
+            started = time.monotonic()
+            try:
+                await self._session()
+            except (KafkaError, OSError, TopicMissing) as error:
+                self._set_status(connected=False)
+                log_event(log, logging.WARNING, "kafka_session_failed", error=type(error).__name__, retry_s=delay)
+            if time.monotonic() - started > 30:
+                delay = self.backoff_s[0]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff_s[1])
+
+    async def _session(self) -> None:
+        alerts = AIOKafkaConsumer(**self._consumer_kwargs("earliest"))
+        live = AIOKafkaConsumer(**self._consumer_kwargs("latest"))
+        try:
+            await alerts.start()
+            await live.start()
+            alert_parts = await _assign(alerts, [self.topics.alerts])
+            live_parts = await _assign(live, [self.topics.vitals, self.topics.waveform, self.topics.actions])
+            for tp in alert_parts:
+                if tp in self._alert_positions:
+                    alerts.seek(tp, self._alert_positions[tp])
+                else:
+                    await alerts.seek_to_beginning(tp)
+            await live.seek_to_end(*live_parts)
+            self._set_status(connected=True)
+            log_event(log, logging.INFO, "kafka_connected", alert_partitions=len(alert_parts))
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume_alerts(alerts, alert_parts))
+                group.create_task(self._consume(live, self._on_live))
+        except* (KafkaError, OSError, TopicMissing) as errors:
+            raise errors.exceptions[0] from None
+        finally:
+            for consumer in (alerts, live):
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+
+    def _consumer_kwargs(self, reset: str) -> dict[str, Any]:
+        kwargs = self.kafka.consumer_kwargs()
+        kwargs.update(group_id=None, enable_auto_commit=False, auto_offset_reset=reset)
+        return kwargs
+
+    async def _consume_alerts(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
+        last_record = time.monotonic()
+        while True:
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            for tp, records in batches.items():
+                for record in records:
+                    self._on_alert(record)
+                self._alert_positions[tp] = records[-1].offset + 1
+                last_record = time.monotonic()
+            if not self.caught_up and (
+                await _at_high_watermark(consumer, parts) or time.monotonic() - last_record > self.idle_s
+            ):
+                self._set_status(caught_up=True)
+                log_event(log, logging.INFO, "alerts_caught_up", beds=len(self.board.beds))
+                self.hub.publish("resync", {}, every_unit=True)
+
+    async def _consume(self, consumer: AIOKafkaConsumer, handle: Callable[[ConsumerRecord], None]) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for records in batches.values():
+                for record in records:
+                    handle(record)
+
+    def _on_alert(self, record: ConsumerRecord) -> None:
+        alert = self._decode(record, Alert)
+        if alert is None:
+            return
+        self.counts["alerts"] += 1
+        self._push(self.board.apply_alert(alert), live=self.caught_up)
+
+    def _on_live(self, record: ConsumerRecord) -> None:
+        if record.topic == self.topics.waveform:
+            chunk = decode_waveform(record.value, topic=record.topic, partition=record.partition)
+            if not isinstance(chunk, WaveformChunk):
+                self.counts["undecodable"] += 1
+                return
+            bed = self.board.known_bed(chunk.bed_id)
+            if bed is None and self.board.unit is not None and chunk.unit != self.board.unit:
+                return
+            self.counts["chunks"] += 1
+            event = strip_event(chunk, self.settings.strip_rate_hz, self.settings.strip_leads)
+            self.hub.publish("strip", event, chunk.unit or (bed.unit if bed else None))
+        elif record.topic == self.topics.vitals:
+            vitals = self._decode(record, Vitals)
+            if vitals is not None:
+                self.counts["vitals"] += 1
+                self._push(self.board.apply_vitals(vitals, received_ms=record.timestamp))
+        elif record.topic == self.topics.actions:
+            action = self._decode(record, AlertAction)
+            if action is not None:
+                self.counts["actions"] += 1
+                self._push(self.board.apply_action(action))
+
+    def _decode(self, record: ConsumerRecord, model: type) -> Any:
+        try:
+            return decode_record(record.value or b"", model)
+        except ValueError:
+            self.counts["undecodable"] += 1
+            log_event(
+                log, logging.WARNING, "undecodable_record", topic=record.topic, partition=record.partition,
+                offset=record.offset,
+            )  # fmt: skip
+            return None
+
+    def _push(self, bed: BedState | None, *, live: bool = True) -> None:
+        """Sends a changed bed to browsers; while catching up, browsers get one resync at the end instead."""
+        if bed is not None and live:
+            self.hub.publish("bed", bed.view(), bed.unit)
+
+    # ------------------------------------------------------------------------------------------ produce
+
+    async def publish_action(self, action: AlertAction) -> None:
+        """Writes the action keyed by bed and reflects it on the board; raises `ActionNotPublished`."""
+        try:
+            producer = await self._ensure_producer()
+            await asyncio.wait_for(
+                producer.send_and_wait(self.topics.actions, encode(action), key=action.bed_id.encode()),
+                self.send_timeout_s,
+            )
+        except (KafkaError, OSError, TimeoutError) as error:
+            await self._drop_producer()
+            log_event(log, logging.ERROR, "action_not_published", bed=action.bed_id, error=type(error).__name__)
+            raise ActionNotPublished(f"could not publish to {self.topics.actions}: {type(error).__name__}") from None
+        log_event(
+            log, logging.INFO, "action_published", bed=action.bed_id, alert_id=action.alert_id or "*",
+            action=action.action, user=action.user,
+        )  # fmt: skip
+        self._push(self.board.apply_action(action))
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        async with self._producer_lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(**self.kafka.aiokafka_kwargs(), acks="all", request_timeout_ms=5000)
+                await asyncio.wait_for(producer.start(), self.send_timeout_s)
+                self._producer = producer
+            return self._producer
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def close(self) -> None:
+        await self._drop_producer()
+
+
+async def _assign(consumer: AIOKafkaConsumer, topic_names: list[str]) -> list[TopicPartition]:
+    await consumer.topics()  # refreshes metadata for every topic
+    parts = []
+    for name in topic_names:
+        partitions = consumer.partitions_for_topic(name)
+        if not partitions:
+            raise TopicMissing(name)
+        parts += [TopicPartition(name, p) for p in sorted(partitions)]
+    consumer.assign(parts)
+    return parts
+
+
+async def _at_high_watermark(consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> bool:
+    """Whether every partition's position has reached the high watermark its last fetch reported."""
+    for tp in parts:
+        highwater = consumer.highwater(tp)
+        if highwater is None or await consumer.position(tp) < highwater:
+            return False
+    return True
