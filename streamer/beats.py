@@ -1,0 +1,119 @@
+"""Beats from the model's dense QRS track, merged across overlapping windows into one timeline per bed.
+
+Windows overlap by window - hop, so most beats are seen by several windows; the one where the beat lies furthest
+from the window's edges sees it best (a beat cut by an edge is the one a model misplaces or misses). With a
+fixed hop, window k sees times after the midpoint between its start and the previous window's end better than
+any earlier window did, so each window *decides* that stretch: its picks there replace whatever earlier windows
+said (beats added, moved or removed), and a beat picked twice across the cut (within ``dedup_s``) is kept once,
+from the window that saw it further from an edge. Beats behind the cut are final; those ahead are provisional
+until the next window. The timeline restarts with each contiguous segment (a gap hides beats).
+
+The QRS track has one step per ``qrs_stride`` samples; step ``i`` covers samples [i*stride, (i+1)*stride) and
+its time is that span's centre (the track's labels mark the step holding the R peak).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NS = 1_000_000_000
+
+
+def pick_beats(qrs_prob: np.ndarray, step_s: float, threshold: float = 0.5, refractory_s: float = 0.2) -> np.ndarray:
+    """Beat times in seconds from the window start: local maxima of the track at or above ``threshold``, the
+    highest first, none closer than ``refractory_s`` to a higher one; refined by a parabola through the peak."""
+    p = np.asarray(qrs_prob, dtype=np.float64).reshape(-1)  # (t,)
+    if p.size == 0:
+        return np.zeros(0)
+    left = np.concatenate([[-np.inf], p[:-1]])
+    right = np.concatenate([p[1:], [-np.inf]])
+    candidates = np.flatnonzero((p >= threshold) & (p >= left) & (p > right))
+    refractory_steps = refractory_s / step_s
+    kept: list[int] = []
+    for i in candidates[np.argsort(-p[candidates], kind="stable")]:
+        if all(abs(i - k) >= refractory_steps for k in kept):
+            kept.append(int(i))
+    peaks = np.sort(np.asarray(kept, dtype=np.int64))
+    offset = np.zeros(peaks.size)
+    inner = (peaks > 0) & (peaks < p.size - 1)
+    lo, mid, hi = p[peaks[inner] - 1], p[peaks[inner]], p[peaks[inner] + 1]
+    curvature = lo - 2 * mid + hi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset[inner] = np.where(curvature < 0, np.clip(0.5 * (lo - hi) / curvature, -0.5, 0.5), 0.0)
+    return (peaks + offset + 0.5) * step_s
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    time_ns: int
+    prob: float
+    view_ns: int  # distance to the nearer edge of the window that picked it (larger = seen better)
+
+
+@dataclass(frozen=True, slots=True)
+class BeatStats:
+    """What the alarm engine reads off the timeline at a window's end."""
+
+    now_ns: int
+    beats_ns: tuple[int, ...]  # the timeline's beats up to now, oldest first
+    hr_bpm: float | None  # over the last window's beats (>= 2 beats), else None
+    since_last_beat_s: float  # since the last beat, or since the segment began when none yet
+
+    def rate_over_last(self, n: int) -> float | None:
+        """Mean rate (bpm) of the last ``n`` consecutive beats (n - 1 intervals); None with fewer beats."""
+        if n < 2 or len(self.beats_ns) < n:
+            return None
+        span_s = (self.beats_ns[-1] - self.beats_ns[-n]) / NS
+        return 60.0 * (n - 1) / span_s if span_s > 0 else None
+
+
+class BeatTimeline:
+    """One bed's beats: windows must be added in time order (a window not newer than the last is ignored)."""
+
+    def __init__(self, keep_s: float = 30.0, dedup_s: float = 0.1) -> None:
+        self.keep_ns, self.dedup_ns = round(keep_s * NS), round(dedup_s * NS)
+        self._beats: list[Beat] = []
+        self._segment_start_ns: int | None = None
+        self._prev_end_ns: int | None = None
+
+    @property
+    def beats(self) -> list[Beat]:
+        return list(self._beats)
+
+    def add_window(
+        self, start_ns: int, end_ns: int, segment_start_ns: int, picks_s: np.ndarray, probs: np.ndarray | None = None
+    ) -> None:
+        """Merges one window's picks (seconds from ``start_ns``, as from `pick_beats`)."""
+        if segment_start_ns != self._segment_start_ns:
+            self._beats, self._segment_start_ns, self._prev_end_ns = [], segment_start_ns, None
+        if self._prev_end_ns is not None and end_ns <= self._prev_end_ns:
+            return  # already merged (a replayed window)
+        overlapping = self._prev_end_ns is not None and self._prev_end_ns > start_ns
+        cut = (start_ns + self._prev_end_ns) // 2 if overlapping and self._prev_end_ns is not None else start_ns
+        probs = np.ones(len(picks_s)) if probs is None else probs
+        fresh = []
+        for t_s, prob in zip(picks_s, probs, strict=True):
+            t = start_ns + round(float(t_s) * NS)
+            if t >= cut:
+                fresh.append(Beat(t, float(prob), min(t - start_ns, end_ns - t)))
+        kept = [b for b in self._beats if b.time_ns < cut]
+        if kept and fresh and fresh[0].time_ns - kept[-1].time_ns < self.dedup_ns:  # one beat, seen from both sides
+            if kept[-1].view_ns >= fresh[0].view_ns:
+                fresh.pop(0)
+            else:
+                kept.pop()
+        horizon = end_ns - self.keep_ns
+        self._beats = [b for b in kept + fresh if b.time_ns >= horizon]
+        self._prev_end_ns = end_ns
+
+    def stats(self, start_ns: int, end_ns: int) -> BeatStats:
+        times = tuple(b.time_ns for b in self._beats if b.time_ns < end_ns)
+        in_window = [t for t in times if t >= start_ns]
+        hr = None
+        if len(in_window) >= 2:
+            hr = 60.0 * (len(in_window) - 1) / ((in_window[-1] - in_window[0]) / NS)
+        segment_start = self._segment_start_ns if self._segment_start_ns is not None else start_ns
+        since = max(times[-1], segment_start) if times else segment_start
+        return BeatStats(end_ns, times, hr, (end_ns - since) / NS)
