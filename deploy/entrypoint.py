@@ -10,7 +10,8 @@
    read a half-written engine.
 3. Otherwise the CPU backend (onnx) with a warning that says why, unless ``ENECG_REQUIRE_GPU=true`` (then it
    exits non-zero: a GPU node pool that silently serves from CPU would fall behind on a full ward).
-Any other first argument (`dashboard`, `replay`, `alerts`, ...) is passed to `enecg` unchanged.
+Any other first argument (`dashboard`, `replay`, `alerts`, ...) is passed to `enecg` unchanged. Either way,
+secret files named by ``*_FILE`` variables (deploy/security.py) are read into the child's environment.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from deploy.security import secret_environment
 
 log = logging.getLogger("enecg.entrypoint")
 
@@ -172,15 +175,16 @@ def prepare(
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv) or ["worker"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args[0] != "worker":
-        os.execvp("enecg", ["enecg", *args])
-    settings = EntrypointSettings()
     try:
-        decided = prepare(settings, detect_gpu(), tensorrt_version())
-    except (RuntimeError, OSError) as error:
+        # mounted secret files (ENECG_KAFKA_SASL_PASSWORD_FILE) become plain variables for whatever runs next
+        environ = secret_environment(os.environ)
+        if args[0] != "worker":
+            os.execvpe("enecg", ["enecg", *args], environ)
+        decided = prepare(EntrypointSettings(), detect_gpu(), tensorrt_version())
+    except (RuntimeError, ValueError, OSError) as error:
         log.error("%s", error)
         return 1
-    os.execvp("enecg", decided.worker_argv(args[1:]))
+    os.execvpe("enecg", decided.worker_argv(args[1:]), environ)
     return 0  # not reached: exec replaces this process
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import faust
+from typing import TYPE_CHECKING, Any
 
 from streamer.settings import KafkaSettings
+
+if TYPE_CHECKING:  # faust is imported where used: the container entrypoint should start without it
+    from faust.types.auth import CredentialsT
 
 #: ``<VARIABLE>_FILE`` names a file holding the value of ``<VARIABLE>``; value: the settings field it fills.
 SECRET_FILE_VARIABLES: dict[str, str] = {"ENECG_KAFKA_SASL_PASSWORD_FILE": "sasl_password"}
@@ -53,14 +54,24 @@ def secrets_from_files(environ: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
+def secret_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with each ``*_FILE`` secret resolved into its plain variable, for a child process (entrypoint)."""
+    resolved = {k: v for k, v in environ.items() if k not in SECRET_FILE_VARIABLES}
+    for field, value in secrets_from_files(environ).items():
+        resolved[f"ENECG_KAFKA_{field.upper()}"] = value
+    return resolved
+
+
 def load_kafka_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSettings:
     """`KafkaSettings` from ``ENECG_KAFKA_*`` variables plus secret files; `overrides` win over both."""
     from_files = secrets_from_files(os.environ if environ is None else environ)
     return KafkaSettings(**{**from_files, **overrides})
 
 
-def faust_credentials(settings: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+def faust_credentials(settings: KafkaSettings) -> CredentialsT | None:
     """The Faust `broker_credentials` equivalent to `settings.aiokafka_kwargs()` (None for PLAINTEXT)."""
+    import faust
+
     context = settings.ssl_context()
     if settings.security_protocol == "SSL":
         return faust.SSLCredentials(context)

@@ -165,3 +165,16 @@ def test_entrypoint_execs_the_cpu_worker_here(bundle: Path, tmp_path: Path, fake
 
     required = _run_entrypoint({**env, "ENECG_REQUIRE_GPU": "true"}, "worker")
     assert required.returncode == 1 and "ENECG_REQUIRE_GPU" in required.stderr and "exec:" not in required.stdout
+
+
+def test_entrypoint_passes_file_secrets_as_variables(tmp_path: Path, fake_bin: Path) -> None:
+    _script(fake_bin, "enecg", 'echo "password=$ENECG_KAFKA_SASL_PASSWORD file=$ENECG_KAFKA_SASL_PASSWORD_FILE"\n')
+    secret_file = tmp_path / "kafka-password"
+    secret_file.write_text("from-a-mounted-secret\n")
+    env = {**os.environ, "ENECG_KAFKA_SASL_PASSWORD_FILE": str(secret_file)}
+    env.pop("ENECG_KAFKA_SASL_PASSWORD", None)
+    result = _run_entrypoint(env, "replay", "--help")
+    assert result.stdout.strip() == "password=from-a-mounted-secret file="
+    secret_file.unlink()
+    missing = _run_entrypoint(env, "replay", "--help")
+    assert missing.returncode == 1 and "cannot read secret file" in missing.stderr

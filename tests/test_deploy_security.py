@@ -9,7 +9,13 @@ import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from deploy.dev_certs import DevPki, make_dev_pki
-from deploy.security import SecretFileError, faust_credentials, load_kafka_settings, security_summary
+from deploy.security import (
+    SecretFileError,
+    faust_credentials,
+    load_kafka_settings,
+    secret_environment,
+    security_summary,
+)
 from streamer.settings import KafkaSettings
 
 SECRET = "s3cr3t-Pa55-word-do-not-log"
@@ -125,3 +131,11 @@ def test_no_secret_in_repr_str_json_logs_or_credentials(pki: DevPki, caplog: pyt
     assert "enecg-worker" in caplog.text and security_summary(settings)["sasl_password"] == "set"
     # the one place the secret must be in clear: what is handed to the Kafka client itself
     assert settings.aiokafka_kwargs()["sasl_plain_password"] == SECRET
+
+
+def test_secret_environment_hands_the_file_secret_to_a_child_process(tmp_path: Path) -> None:
+    secret_file = tmp_path / "kafka-password"
+    secret_file.write_text(SECRET + "\n")
+    env = {"ENECG_KAFKA_SASL_PASSWORD_FILE": str(secret_file), "PATH": "/usr/bin"}
+    assert secret_environment(env) == {"ENECG_KAFKA_SASL_PASSWORD": SECRET, "PATH": "/usr/bin"}
+    assert secret_environment({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin"}
