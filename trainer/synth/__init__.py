@@ -1,0 +1,1 @@
+"""Labelled ECG synthesizer: dynamical-model beats, rhythm generators, artefacts, scenarios, training windows."""
