@@ -35,7 +35,7 @@ class AssemblerSettings(BaseModel):
     reorder_chunks: int = Field(4, ge=0, description="chunks held while waiting for a missing seq")
     reorder_ms: float = Field(1000.0, ge=0, description="signal time held (or wall time waited) for a missing seq")
     gap_tolerance_ms: float = Field(20.0, ge=0, description="time jump between chunks still taken as contiguous")
-    stall_s: float = Field(2.0, gt=0, description="wall time without chunks before a bed is reported stalled")
+    stall_s: float = Field(3.0, gt=0, description="wall time without chunks before a bed is reported stalled")
     idle_timeout_s: float = Field(300.0, gt=0, description="wall time without chunks before a bed is forgotten")
 
 

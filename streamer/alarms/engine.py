@@ -1,0 +1,361 @@
+"""The alarm engine: one small state machine per bed, fed windows' model outputs, stream events and clinicians'
+actions; it returns contract `Alert`s and `Vitals`. No Kafka and no clock inside: times are signal times from
+the windows and events (``wall_ns``, when the worker passes it, only stamps ``published_time_ns``/latency).
+
+Per condition and bed: consecutive "on" windows raise it (onset = the first of them, so ids are deterministic:
+``make_alert_id(bed, condition, onset)``); consecutive "off" windows clear it; "hold" breaks both streaks.
+Windows whose quality is not good leave rhythm conditions' streaks untouched and feed `signal_noisy` instead.
+Latching alarms whose condition ended stay raised until acknowledged, then clear.
+
+Restart: the worker rebuilds state by replaying >= 30 s of input (the beat timeline needs ~17 beats) after
+calling `restore` with this bed's recent records from the alerts topic. `restore` reinstates the alarms not yet
+cleared (same id, seq, state), drops any emission whose (alert_id, seq) was already published, and does not
+start a new episode of a condition at a signal time it had already published a record for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.tasks import TASKS as _TASKS
+from streamer.alarms.config import AlarmSettings, HrLimits
+from streamer.alarms.evaluate import Labels, Reading, Verdict, evaluate
+from streamer.assembly import StreamEvent
+from streamer.beats import BeatTimeline, pick_beats
+from streamer.contract import Alert, AlertAction, AlertState, Evidence, Vitals, make_alert_id
+from streamer.spec import StreamSpec
+from streamer.windows import Window
+
+RHYTHM_CONDITIONS = (
+    "asystole", "ventricular_fibrillation", "ventricular_tachycardia", "extreme_bradycardia", "extreme_tachycardia",
+    "atrial_fibrillation", "hr_out_of_limits", "pvc_run", "bigeminy", "trigeminy", "frequent_pvcs",
+)  # fmt: skip
+TITLES = {"hr_out_of_limits": "Heart rate out of limits", "pvc_run": "Run of PVCs", "frequent_pvcs": "Frequent PVCs"}
+
+
+@dataclass(slots=True)
+class _Alarm:
+    alert_id: str
+    condition: str
+    onset_ns: int
+    seq: int = 0
+    acknowledged: bool = False
+    ended: bool = False  # latched: the condition is over, waiting for an acknowledgement
+    last_published_ns: int = 0
+    hr_bpm: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """Where a state change comes from: a window (with its reading) or an event/action at ``time_ns``."""
+
+    window: Window | None
+    reading: Reading | None
+    wall_ns: int | None
+    at_ns: int | None = None
+    detail: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def time_ns(self) -> int:
+        if self.window is not None:
+            return self.window.window_end_ns
+        assert self.at_ns is not None
+        return self.at_ns
+
+
+@dataclass(slots=True)
+class _Bed:
+    bed_id: str
+    unit: str | None = None
+    now_ns: int = 0
+    segment_start_ns: int | None = None
+    timeline: BeatTimeline = field(default_factory=BeatTimeline)
+    active: dict[str, _Alarm] = field(default_factory=dict)
+    on_streak: dict[str, int] = field(default_factory=dict)
+    first_on_ns: dict[str, int] = field(default_factory=dict)
+    off_streak: dict[str, int] = field(default_factory=dict)
+    published: dict[str, int] = field(default_factory=dict)  # alert_id -> highest seq already on the topic
+    horizon_ns: dict[str, int] = field(default_factory=dict)  # condition -> latest signal time published
+    hr_limits: HrLimits | None = None
+    audio_paused_until_ns: int = 0
+
+
+@dataclass(slots=True)
+class WindowResult:
+    alerts: list[Alert]
+    vitals: Vitals | None  # None for a window older than the bed's state (a replay the engine already saw)
+
+
+class AlarmEngine:
+    def __init__(
+        self,
+        spec: StreamSpec,
+        settings: AlarmSettings | None = None,
+        *,
+        thresholds: Mapping[str, float] | None = None,
+        labels: Labels | None = None,
+        model_version: str = "",
+    ) -> None:
+        self.spec = StreamSpec.of(spec)
+        self.settings = settings or AlarmSettings()
+        self.thresholds = dict(thresholds or {})
+        self.labels = labels or Labels()
+        self.model_version = model_version
+        self._beds: dict[str, _Bed] = {}
+
+    # ----------------------------------------------------------------------------------------- inputs
+
+    def set_hr_limits(self, bed_id: str, limits: HrLimits | None) -> None:
+        self._bed(bed_id).hr_limits = limits
+
+    def process_window(
+        self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None = None
+    ) -> WindowResult:
+        """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals."""
+        bed = self._bed(window.bed_id, window.unit)
+        if window.window_end_ns <= bed.now_ns and bed.segment_start_ns == window.segment_start_ns:
+            return WindowResult([], None)  # replayed window: the state already has it
+        if bed.segment_start_ns != window.segment_start_ns:  # after a gap: streaks start over
+            bed.segment_start_ns = window.segment_start_ns
+            bed.on_streak.clear(), bed.off_streak.clear(), bed.first_on_ns.clear()
+        bed.now_ns = window.window_end_ns
+        step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
+        qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
+        picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
+        bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
+        stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns)
+        reading = evaluate(
+            outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
+            limits=bed.hr_limits or self.settings.hr_limits, window_s=self.spec.window_s,
+        )  # fmt: skip
+        ctx = _Ctx(window, reading, wall_ns)
+        alerts: list[Alert] = []
+        for condition in RHYTHM_CONDITIONS:
+            if reading.analysable:  # poor quality: rhythm streaks neither advance nor reset
+                alerts += self._step(bed, condition, reading.verdicts[condition], ctx)
+        alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
+        for condition in ("signal_lost", "leads_off"):  # a window means signal and leads are back
+            alerts += self._step(bed, condition, Verdict("off"), ctx)
+        return WindowResult(alerts, self._vitals(window, bed, reading, outputs))
+
+    def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
+        """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->
+        signal_lost (a stall is raised at once: the assembler's stall_s was its persistence)."""
+        bed = self._bed(event.bed_id, event.unit)
+        bed.now_ns = max(bed.now_ns, event.end_ns)
+        cfg = self.settings.conditions
+        ctx = _Ctx(None, None, wall_ns, event.end_ns, event.detail)
+        if event.kind == "leads_missing":
+            if event.end_ns - event.start_ns >= cfg["leads_off"].onset_s * 1e9:
+                return self._raise(bed, "leads_off", event.start_ns, {}, ctx)
+            return []
+        if event.kind == "leads_restored":
+            return self._end(bed, "leads_off", ctx)
+        if event.kind == "stalled":
+            return self._raise(bed, "signal_lost", event.start_ns, {}, ctx)
+        lost_s = (event.end_ns - event.start_ns) / 1e9
+        alerts = []
+        if lost_s >= cfg["signal_lost"].onset_s:  # a gap already over: raised and cleared, for the record
+            at = event.start_ns + round(cfg["signal_lost"].onset_s * 1e9)
+            alerts += self._raise(bed, "signal_lost", event.start_ns, {}, _Ctx(None, None, wall_ns, at, event.detail))
+        return alerts + self._end(bed, "signal_lost", ctx)
+
+    def apply_action(self, action: AlertAction, wall_ns: int | None = None) -> list[Alert]:
+        """acknowledge: -> acknowledged (and cleared, if a latched condition had ended); pause_audio: recorded on
+        the bed for ``pause_s`` and announced as an `updated`. ``alert_id`` None = every active alarm of the bed."""
+        bed = self._beds.get(action.bed_id)
+        if bed is None:
+            return []
+        targets = [a for a in bed.active.values() if action.alert_id in (None, a.alert_id)]
+        ctx = _Ctx(None, None, wall_ns, bed.now_ns, f"by {action.user}")
+        alerts: list[Alert] = []
+        if action.action == "pause_audio":
+            pause_s = action.pause_s or self.settings.default_pause_s
+            bed.audio_paused_until_ns = bed.now_ns + round(pause_s * 1e9)
+            ctx.detail = f"audio paused {pause_s:.0f} s"
+            for alarm in targets:
+                alerts += self._publish(bed, alarm, AlertState.updated, ctx)
+            return alerts
+        for alarm in targets:
+            if alarm.acknowledged:
+                continue
+            alarm.acknowledged = True
+            alerts += self._publish(bed, alarm, AlertState.acknowledged, ctx)
+            if alarm.ended:
+                alerts += self._clear(bed, alarm, ctx)
+        return alerts
+
+    def restore(self, published: Iterable[Alert]) -> None:
+        """Tells the engine what is already on the alerts topic (after a restart): see the module docstring."""
+        latest: dict[str, Alert] = {}
+        acknowledged: set[str] = set()
+        for alert in published:
+            if alert.alert_id not in latest or alert.seq > latest[alert.alert_id].seq:
+                latest[alert.alert_id] = alert
+            if alert.state is AlertState.acknowledged:
+                acknowledged.add(alert.alert_id)
+        for alert in latest.values():
+            bed = self._bed(alert.bed_id, alert.unit)
+            bed.published[alert.alert_id] = alert.seq
+            bed.horizon_ns[alert.condition] = max(bed.horizon_ns.get(alert.condition, 0), alert.event_time_ns)
+            if alert.state is not AlertState.cleared:
+                bed.active[alert.condition] = _Alarm(
+                    alert.alert_id, alert.condition, alert.onset_time_ns, alert.seq,
+                    acknowledged=alert.alert_id in acknowledged,
+                    last_published_ns=alert.event_time_ns, hr_bpm=alert.evidence.heart_rate_bpm,
+                    scores=dict(alert.evidence.scores),
+                )  # fmt: skip
+
+    def forget(self, bed_id: str) -> None:
+        self._beds.pop(bed_id, None)
+
+    def active_alerts(self, bed_id: str) -> dict[str, str]:
+        """condition -> alert_id of the bed's alarms not yet cleared."""
+        bed = self._beds.get(bed_id)
+        return {c: a.alert_id for c, a in bed.active.items()} if bed else {}
+
+    # --------------------------------------------------------------------------------- state machine
+
+    def _windows(self, seconds: float) -> int:
+        return 1 + math.ceil(seconds / self.spec.hop_s - 1e-9)
+
+    def _step(self, bed: _Bed, condition: str, verdict: Verdict, ctx: _Ctx) -> list[Alert]:
+        cfg = self.settings.conditions[condition]
+        alarm = bed.active.get(condition)
+        ctx.scores = verdict.scores
+        if ctx.time_ns <= bed.horizon_ns.get(condition, -1):  # published before a restart: that record stands
+            bed.on_streak[condition] = bed.off_streak[condition] = 0
+            return []
+        if verdict.state == "on":
+            bed.off_streak[condition] = 0
+            if alarm is not None:
+                alarm.ended = False
+                return self._maybe_update(bed, alarm, ctx)
+            if bed.on_streak.get(condition, 0) == 0:
+                bed.first_on_ns[condition] = ctx.time_ns
+            bed.on_streak[condition] = bed.on_streak.get(condition, 0) + 1
+            if bed.on_streak[condition] >= self._windows(cfg.onset_s):
+                return self._raise(bed, condition, bed.first_on_ns[condition], verdict.scores, ctx)
+            return []
+        bed.on_streak[condition] = 0
+        if verdict.state == "hold" or alarm is None or alarm.ended:
+            bed.off_streak[condition] = 0
+            return []
+        bed.off_streak[condition] = bed.off_streak.get(condition, 0) + 1
+        if bed.off_streak[condition] >= self._windows(cfg.clear_s):
+            return self._end(bed, condition, ctx)
+        return []
+
+    def _raise(self, bed: _Bed, condition: str, onset_ns: int, scores: dict[str, float], ctx: _Ctx) -> list[Alert]:
+        if condition in bed.active:
+            return []
+        alarm = _Alarm(make_alert_id(bed.bed_id, condition, onset_ns), condition, onset_ns, scores=dict(scores))
+        bed.active[condition] = alarm
+        bed.on_streak[condition] = 0
+        return self._publish(bed, alarm, AlertState.raised, ctx, first=True)
+
+    def _end(self, bed: _Bed, condition: str, ctx: _Ctx) -> list[Alert]:
+        """The condition is over: clear, unless it latches and nobody acknowledged it yet."""
+        alarm = bed.active.get(condition)
+        if alarm is None:
+            return []
+        bed.off_streak[condition] = 0
+        if self.settings.conditions[condition].latching and not alarm.acknowledged:
+            alarm.ended = True
+            return []
+        return self._clear(bed, alarm, ctx)
+
+    def _clear(self, bed: _Bed, alarm: _Alarm, ctx: _Ctx) -> list[Alert]:
+        del bed.active[alarm.condition]
+        return self._publish(bed, alarm, AlertState.cleared, ctx)
+
+    def _maybe_update(self, bed: _Bed, alarm: _Alarm, ctx: _Ctx) -> list[Alert]:
+        s = self.settings
+        if self.settings.conditions[alarm.condition].technical or ctx.reading is None:
+            return []
+        if ctx.time_ns - alarm.last_published_ns < s.update_min_interval_s * 1e9:
+            return []
+        hr = ctx.reading.hr_bpm
+        hr_moved = hr is not None and (alarm.hr_bpm is None or abs(hr - alarm.hr_bpm) >= s.update_hr_delta_bpm)
+        keys = set(ctx.scores) & set(alarm.scores) - {"rate_bpm", "no_qrs_s", "pvc_per_min", "low_bpm", "high_bpm"}
+        score_moved = any(abs(ctx.scores[k] - alarm.scores[k]) >= s.update_score_delta for k in keys)
+        if not (hr_moved or score_moved):
+            return []
+        return self._publish(bed, alarm, AlertState.updated, ctx)
+
+    def _publish(self, bed: _Bed, alarm: _Alarm, state: AlertState, ctx: _Ctx, first: bool = False) -> list[Alert]:
+        if not first:
+            alarm.seq += 1
+        alarm.last_published_ns = ctx.time_ns
+        if ctx.reading is not None:
+            alarm.hr_bpm, alarm.scores = ctx.reading.hr_bpm, dict(ctx.scores)
+        if bed.published.get(alarm.alert_id, -1) >= alarm.seq:
+            return []  # already on the topic (restart): idempotent by (alert_id, seq)
+        cfg = self.settings.conditions[alarm.condition]
+        window = ctx.window
+        message = TITLES.get(alarm.condition, alarm.condition.replace("_", " ").capitalize())
+        if alarm.hr_bpm is not None:
+            message += f", HR {alarm.hr_bpm:.0f} bpm"
+        if ctx.detail:
+            message += f" ({ctx.detail})"
+        if bed.audio_paused_until_ns > ctx.time_ns:
+            message += " [audio paused]"
+        arrival = window.arrival_ns if window is not None else None
+        extra = {} if ctx.wall_ns is None else {"published_time_ns": ctx.wall_ns}
+        return [
+            Alert(
+                alert_id=alarm.alert_id,
+                bed_id=bed.bed_id,
+                unit=bed.unit,
+                condition=alarm.condition,
+                priority=cfg.priority,
+                state=state,
+                seq=alarm.seq,
+                onset_time_ns=alarm.onset_ns,
+                event_time_ns=ctx.time_ns,
+                latency_ms=(ctx.wall_ns - arrival) / 1e6 if ctx.wall_ns is not None and arrival is not None else None,
+                latching=cfg.latching,
+                message=message,
+                evidence=Evidence(
+                    scores=alarm.scores,
+                    heart_rate_bpm=alarm.hr_bpm,
+                    window_start_ns=window.window_start_ns if window else None,
+                    window_end_ns=window.window_end_ns if window else None,
+                ),
+                model_version=self.model_version,
+                **extra,
+            )
+        ]
+
+    # --------------------------------------------------------------------------------------- helpers
+
+    def _bed(self, bed_id: str, unit: str | None = None) -> _Bed:
+        bed = self._beds.get(bed_id)
+        if bed is None:
+            bed = self._beds[bed_id] = _Bed(bed_id)
+        if unit is not None:
+            bed.unit = unit
+        return bed
+
+    def _vitals(self, window: Window, bed: _Bed, reading: Reading, outputs: Mapping[str, np.ndarray]) -> Vitals:
+        gates = np.asarray(outputs.get("gate_weights", np.zeros((len(_TASKS), 0))), dtype=np.float64)
+        gates = gates.reshape(len(_TASKS), -1)  # (tasks, e)
+        return Vitals(
+            bed_id=bed.bed_id,
+            unit=bed.unit,
+            window_start_ns=window.window_start_ns,
+            window_end_ns=window.window_end_ns,
+            heart_rate_bpm=reading.hr_bpm,
+            rhythm=reading.rhythm,
+            quality=reading.quality,
+            quality_scores=reading.quality_scores,
+            ectopy=reading.ectopy,
+            gate_weights={task: row.tolist() for task, row in zip(_TASKS, gates, strict=True)},
+            model_version=self.model_version,
+        )
