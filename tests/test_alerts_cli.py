@@ -9,6 +9,7 @@ import select
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_table_is_readable_and_bad_records_are_reported(alert_topics, capsys) ->
 
 def test_from_now_skips_old_alerts_and_follow_shows_new(alert_topics, kafka: KafkaSettings) -> None:
     env = dict(os.environ)
-    command = [sys.executable, "-m", "streamer.cli.main", "alerts", "--follow", "--json"]
+    command = [str(Path(sys.executable).parent / "enecg"), "alerts", "--follow", "--json"]
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE) as tail:
         try:
             seen = b""

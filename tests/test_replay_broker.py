@@ -55,7 +55,7 @@ def test_cli_replay_of_mitdb100_int16_is_sample_exact(
     kafka: KafkaSettings, topics: TopicSettings, fixtures_dir: Path, physical_100: np.ndarray
 ) -> None:
     env = dict(os.environ, ENECG_KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers, ENECG_TOPIC_WAVEFORM=topics.waveform)
-    command = [sys.executable, "-m", "streamer.cli.main", "replay", str(fixtures_dir / "mitdb" / "100")]
+    command = [str(Path(sys.executable).parent / "enecg"), "replay", str(fixtures_dir / "mitdb" / "100")]
     command += ["--duration", "60", "--max-speed", "--encoding", "int16", "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

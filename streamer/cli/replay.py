@@ -65,6 +65,10 @@ EXAMPLES = """examples:
 """
 
 
+#: ReplayConfig/Faults field -> the option that sets it, for one-line errors.
+OPTION_OF_FIELD = {"duration_s": "--duration", "stagger_s": "--stagger", "jitter_ms": "--jitter", "speed": "--speed"}
+
+
 def probability(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -206,7 +210,9 @@ def build_config(args: argparse.Namespace) -> ReplayConfig:
         )
     except ValidationError as error:
         problem = error.errors()[0]
-        raise CommandError(f"--{'-'.join(str(p) for p in problem['loc'][-1:])}: {problem['msg']}") from None
+        field = str(problem["loc"][-1]) if problem["loc"] else "options"
+        option = OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+        raise CommandError(f"{option}: {problem['msg']}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,91 @@
+"""The `enecg` entry point: every registered subcommand's --help works, misuse exits non-zero with one line."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamer.cli.main import build_parser, main
+
+#: The installed console script (``python -m streamer.cli.main`` would load main.py twice, as __main__ and as
+#: streamer.cli.main, so commands' CommandError would not be the class main() catches).
+ENECG = [str(Path(sys.executable).parent / "enecg")]
+
+
+def registered_commands() -> list[str]:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(subparsers.choices)
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ENECG, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_help_of_enecg_and_every_subcommand_exits_zero() -> None:
+    """Run side by side (each is a fresh interpreter) to keep the suite short."""
+    commands = registered_commands()
+    assert {"broker", "replay", "alerts", "schema"} <= set(commands)
+    procs = {
+        name: subprocess.Popen([*ENECG, *name.split(), "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name in ["", *commands]
+    }
+    outputs = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"enecg {name} --help: {err.decode()}"
+        outputs[name] = out.decode()
+        assert f"enecg {name}".strip() in outputs[name] and "usage" in outputs[name]
+    assert all(name in outputs[""] for name in commands)
+    assert "examples:" in outputs["replay"] and "--corrupt" in outputs["replay"] and "MLII as II" in outputs["replay"]
+    assert "examples:" in outputs["alerts"] and "--from-beginning" in outputs["alerts"]
+
+
+#: (arguments, text the one-line reason must contain). The first few also run as real processes.
+BAD_ARGUMENTS = [
+    (["replay", "tests/fixtures/mitdb/999"], "no such record: tests/fixtures/mitdb/999"),
+    (["alerts", "--priority", "urgent"], "unknown priority"),
+    (["broker", "--port", "70000"], "not a TCP port"),
+    (["no-such-command"], "invalid choice"),
+    (["replay"], "give at least one RECORD"),
+    (["replay", "tests/fixtures/mitdb/100", "--drop", "1.5"], "not a probability"),
+    (["replay", "tests/fixtures/mitdb/100", "--gap", "5s"], "SECONDS@OFFSET"),
+    (["replay", "tests/fixtures/mitdb/100", "--leads", "V1"], "no lead V1"),
+    (["replay", "tests/fixtures/mitdb/100", "--beds", "0"], "--beds"),
+    (["replay", "tests/fixtures/mitdb/100", "--start-time", "yesterday"], "ISO-8601"),
+    (["replay", "tests/fixtures/mitdb/100", "--encoding", "int8"], "invalid choice"),
+    (["replay", "tests/fixtures/mitdb208-excerpt/ecg.npz", "--npz-key", "x"], "no array 'x'"),
+    (["replay", "tests/fixtures/mitdb/100", "--chunk-ms", "1"], "--chunk-ms"),
+]
+
+
+def test_bad_arguments_exit_non_zero_with_one_line_from_the_console_script() -> None:
+    root = Path(__file__).parents[1]
+    procs = [
+        (args, expected, subprocess.Popen([*ENECG, *args], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        for args, expected in BAD_ARGUMENTS[:4]
+    ]
+    for args, expected, proc in procs:
+        _, err = proc.communicate(timeout=120)
+        lines = err.decode().strip().splitlines()
+        assert proc.returncode != 0, args
+        assert len(lines) == 1 and expected in lines[0] and lines[0].startswith("enecg"), (args, lines)
+
+
+@pytest.mark.parametrize(("args", "expected"), BAD_ARGUMENTS, ids=[" ".join(a[:3]) for a, _ in BAD_ARGUMENTS])
+def test_bad_arguments_in_process(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(__file__).parents[1])
+    try:
+        status = main(args)
+    except SystemExit as exit_:  # argparse misuse
+        status = exit_.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status not in (0, None)
+    assert len(lines) == 1 and expected in lines[0] and lines[0].startswith("enecg"), lines
