@@ -50,6 +50,4 @@ OUTPUT_NAMES: Final[tuple[str, ...]] = (
 )
 
 #: Rhythms that are lethal (high-priority, latching) alarms in DESIGN.md.
-LETHAL_RHYTHMS: Final[frozenset[str]] = frozenset(
-    {"ventricular_tachycardia", "ventricular_fibrillation", "asystole"}
-)
+LETHAL_RHYTHMS: Final[frozenset[str]] = frozenset({"ventricular_tachycardia", "ventricular_fibrillation", "asystole"})
