@@ -27,7 +27,7 @@ from streamer.contract import (
     encode,
     make_alert_id,
 )
-from streamer.dashboard import DashboardSettings, create_app
+from streamer.dashboard import DashboardProcess, DashboardSettings, create_app
 from streamer.settings import KafkaSettings, TopicSettings
 
 pytestmark = pytest.mark.broker
@@ -268,3 +268,24 @@ async def test_reconnects_when_the_broker_comes_up_late(tmp_path: Any) -> None:
             late.stop()
     finally:
         await client.close()
+
+
+@pytest.mark.slow
+def test_dashboard_process_prints_its_url_and_refuses_to_start_without_auth(
+    kafka: KafkaSettings, topics: TopicSettings
+) -> None:
+    """The demo's hook: `enecg dashboard` as a child process, URL read from its --json line."""
+    import urllib.error
+    import urllib.request
+
+    with DashboardProcess(kafka, topics, token=TOKEN) as dash:
+        assert dash.url is not None and dash.url.startswith("http://127.0.0.1:") and f"token={TOKEN}" in dash.url
+        base = dash.url.split("?")[0]
+        with urllib.request.urlopen(base + "healthz", timeout=5) as health:
+            assert health.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(base + "api/actions", data=b"{}", method="POST"), timeout=5)
+        assert refused.value.code == 401
+    no_auth = {"ENECG_DASHBOARD_TOKEN": "", "ENECG_DASHBOARD_USER": "", "ENECG_DASHBOARD_PASSWORD": ""}
+    with pytest.raises(RuntimeError, match="needs access control"):
+        DashboardProcess(kafka, topics, extra_env=no_auth).start()

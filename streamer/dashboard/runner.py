@@ -104,7 +104,8 @@ class DashboardProcess:
         return env
 
     def start(self) -> DashboardProcess:
-        command = [sys.executable, "-m", "streamer.cli.main", "dashboard", "--host", self.host]
+        entry = "import sys; from streamer.cli.main import main; sys.exit(main())"  # as the `enecg` script does
+        command = [sys.executable, "-c", entry, "dashboard", "--host", self.host]
         command += ["--port", str(self.port), "--json"] + (["--unit", self.unit] if self.unit else [])
         self._process = subprocess.Popen(
             command, env=self._env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True

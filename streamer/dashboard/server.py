@@ -66,6 +66,7 @@ def create_app(settings: DashboardSettings, kafka: KafkaSettings, topics: TopicS
     app.router.add_get("/api/snapshot", _snapshot)
     app.router.add_post("/api/actions", _action)
     app.router.add_get("/healthz", _health)
+    app.on_shutdown.append(_close_streams)  # before aiohttp waits for open handlers: SSE ones never end alone
     app.cleanup_ctx.append(_run_feed)
     return app
 
@@ -73,11 +74,14 @@ def create_app(settings: DashboardSettings, kafka: KafkaSettings, topics: TopicS
 async def _run_feed(app: web.Application) -> Any:
     task = asyncio.create_task(app[FEED].run(), name="dashboard-feed")
     yield
-    app[HUB].close_all()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await app[FEED].close()
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[HUB].close_all()
 
 
 @web.middleware

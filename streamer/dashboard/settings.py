@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class DashboardSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ENECG_DASHBOARD_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ENECG_DASHBOARD_", frozen=True, extra="ignore", env_ignore_empty=True)
 
     token: SecretStr | None = Field(None, description="shared station token (page: /?token=..., API: Bearer)")
     user: str | None = Field(None, min_length=1, max_length=128, description="basic-auth user name")
