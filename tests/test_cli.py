@@ -53,6 +53,7 @@ BAD_ARGUMENTS = [
     (["broker", "--port", "70000"], "not a TCP port"),
     (["no-such-command"], "invalid choice"),
     (["replay"], "give at least one RECORD"),
+    (["replay", "--scenario", "nope"], "no such scenario: nope"),
     (["replay", "tests/fixtures/mitdb/100", "--drop", "1.5"], "not a probability"),
     (["replay", "tests/fixtures/mitdb/100", "--gap", "5s"], "SECONDS@OFFSET"),
     (["replay", "tests/fixtures/mitdb/100", "--leads", "V1"], "no lead V1"),

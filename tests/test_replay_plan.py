@@ -105,3 +105,14 @@ def test_gap_syntax() -> None:
     assert Gap.parse("5@30") == Gap(seconds=5, offset_s=30)
     with pytest.raises(ValueError, match="SECONDS@OFFSET"):
         Gap.parse("5s")
+
+
+def test_scenario_recordings_render_deterministically() -> None:
+    from streamer.replay.scenarios import scenario_descriptions, scenario_recording
+
+    assert "sinus-vt-sinus" in scenario_descriptions()
+    rec = scenario_recording("asystole", sample_rate_hz=250, leads=["I", "II"], seed=4)
+    assert rec.leads == ("I", "II") and rec.sample_rate_hz == 250 and rec.n_samples == 60 * 250
+    assert np.array_equal(rec.signal_mv, scenario_recording("asystole", leads=["I", "II"], seed=4).signal_mv)
+    with pytest.raises(SourceError, match="no such scenario"):
+        scenario_recording("nope")

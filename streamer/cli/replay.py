@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from streamer.cli.main import CommandError
 from streamer.replay.engine import ReplaySummary, replay
 from streamer.replay.plan import Faults, Gap, ReplayConfig
+from streamer.replay.scenarios import scenario_descriptions, scenario_recording
 from streamer.replay.sources import Recording, SourceError, load_recording
 from streamer.settings import KafkaSettings, TopicSettings
 
@@ -23,7 +24,7 @@ DESCRIPTION = """\
 Publish recorded ECG to the waveform topic as if bedside monitors were streaming it: one chunk
 (default 250 ms) per message, keyed by bed id, with a per-device seq and start_time_ns.
 
-Recordings (RECORD, one or more):
+Recordings (RECORD and/or --scenario NAME, one or more):
   WFDB records: MIT-BIH (.hea + .dat) and PhysioNet/CinC 2020 (.hea + .mat); give the path with or
     without .hea. Values are replayed sample-exact: int16 chunks carry the record's own ADC counts
     (minus its baseline) and gain.
@@ -61,6 +62,7 @@ EXAMPLES = """examples:
   enecg replay tests/fixtures/cpsc2018/A0001 --leads II,V1 --speed 10
   enecg replay tests/fixtures/mitdb208-excerpt/ecg.npz --encoding binary
   enecg replay rec.csv --sample-rate 500 --max-speed --json
+  enecg replay --scenario sinus-vt-sinus --scenario asystole --beds 4 --leads I,II,V1
   enecg replay tests/fixtures/mitdb/100 --corrupt 0.05 --drop 0.02 --reorder 0.02 --gap 5@30 --seed 1
 """
 
@@ -122,6 +124,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("records", nargs="*", metavar="RECORD", help="recordings to replay (see above)")
     src = parser.add_argument_group("source")
+    src.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a built-in synthetic scenario (repeatable; see --list-scenarios); rendered at --sample-rate "
+        "(default 250 Hz) with the --leads asked for (default II), seeded by --seed",
+    )
+    src.add_argument("--list-scenarios", action="store_true", help="print the built-in scenarios and exit")
     src.add_argument("--leads", help="comma-separated leads to send, in this order (e.g. II,V1)")
     src.add_argument("--sample-rate", type=positive, help="sampling rate of CSV/NPZ recordings, Hz")
     src.add_argument("--npz-key", help="the NPZ array holding the signal")
@@ -171,14 +182,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_recordings(args: argparse.Namespace) -> list[Recording]:
-    if not args.records:
-        raise CommandError("give at least one RECORD to replay")
+    if not args.records and not args.scenario:
+        raise CommandError("give at least one RECORD or --scenario NAME to replay")
     leads = [name.strip() for name in args.leads.split(",") if name.strip()] if args.leads else None
     recordings = []
     try:
         for path in args.records:
             recordings.append(load_recording(path, sample_rate_hz=args.sample_rate, npz_key=args.npz_key))
-        return [rec.select_leads(leads) for rec in recordings]
+        recordings = [rec.select_leads(leads) for rec in recordings]
+        for name in args.scenario:
+            recordings.append(scenario_recording(name, sample_rate_hz=args.sample_rate, leads=leads, seed=args.seed))
+        return recordings
     except SourceError as error:
         raise CommandError(str(error)) from None
 
@@ -216,6 +230,10 @@ def build_config(args: argparse.Namespace) -> ReplayConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_scenarios:
+        for name, description in scenario_descriptions().items():
+            print(f"{name:16} {description}")
+        return 0
     config = build_config(args)
     recordings = load_recordings(args)
     settings = KafkaSettings(**({"bootstrap_servers": args.bootstrap_servers} if args.bootstrap_servers else {}))
