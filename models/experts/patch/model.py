@@ -27,7 +27,7 @@ class PatchArch(BaseModel):
 
 ARCHS: dict[Size, PatchArch] = {
     "tiny": PatchArch(patch_s=0.1, dim=32, depth=2, heads=2),
-    "base": PatchArch(patch_s=0.1, dim=192, depth=4, heads=4),
+    "base": PatchArch(patch_s=0.2, dim=192, depth=4, heads=4),  # ST-MEM uses 0.3 s patches
 }
 
 
