@@ -21,6 +21,7 @@ EXAMPLES = """examples:
 access: set ENECG_DASHBOARD_TOKEN (a shared station token, >= 16 characters; nurses enter their name
 when they act) and/or ENECG_DASHBOARD_USER + ENECG_DASHBOARD_PASSWORD (basic auth; the user name is
 recorded on each action). Without either the dashboard refuses to start: acknowledging is a clinical act.
+The server speaks plain HTTP: off loopback, put it behind the hospital's TLS reverse proxy.
 """
 
 

@@ -91,6 +91,9 @@ class Feed:
             except (KafkaError, OSError, TopicMissing) as error:
                 self._set_status(connected=False)
                 log_event(log, logging.WARNING, "kafka_session_failed", error=type(error).__name__, retry_s=delay)
+            except Exception:  # a bug must not leave the page showing a live board that no longer updates
+                self._set_status(connected=False)
+                log.exception("dashboard feed failed; restarting in %.1f s", delay)
             if time.monotonic() - started > 30:
                 delay = self.backoff_s[0]
             await asyncio.sleep(delay)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,8 @@ from streamer.settings import KafkaSettings, TopicSettings
 
 def page_url(host: str, port: int, settings: DashboardSettings, unit: str | None = None) -> str:
     """The page's address; carries the token (if any) so that opening it starts a session."""
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: name this machine, not the wildcard
+        host = socket.gethostname()
     query = []
     if settings.token is not None:
         query.append(f"token={quote(settings.token.get_secret_value())}")
