@@ -162,6 +162,8 @@ class Feed:
 
     def _on_live(self, record: ConsumerRecord) -> None:
         if record.topic == self.topics.waveform:
+            if not self.hub.clients:
+                return  # strips are for eyes only: no browser, no decoding
             chunk = decode_waveform(record.value, topic=record.topic, partition=record.partition)
             if not isinstance(chunk, WaveformChunk):
                 self.counts["undecodable"] += 1
