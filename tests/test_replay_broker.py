@@ -129,3 +129,11 @@ async def test_corrupt_messages_become_dead_letters_and_the_rest_decode(
         assert letter.reason and letter.source_topic == topics.waveform and letter.offset is not None
         assert letter.original_key is not None and letter.original_key.startswith(b"bed-")
     assert all(c.encoding == "int16" and c.n_samples == 90 for c in chunks)
+
+
+async def test_speed_paces_the_sends(kafka: KafkaSettings, topics: TopicSettings, fixtures_dir: Path) -> None:
+    recording = load_recording(fixtures_dir / "mitdb" / "100")
+    config = ReplayConfig(encoding="int16", speed=4, beds=2, duration_s=2)
+    summary = await replay([recording], config, kafka, topics.waveform)
+    assert summary.chunks_sent == 16 and summary.signal_s == 2.0
+    assert 0.45 <= summary.elapsed_s < 2.0  # 2 s of signal at 4x is 0.5 s of wall time (+ the last bed's phase)

@@ -40,7 +40,8 @@ class ReplaySummary(BaseModel):
     bytes_sent: int = 0
     signal_s: float = 0.0
     elapsed_s: float = 0.0
-    realtime_factor: float | None = None
+    realtime_factor: float | None = None  # signal seconds per wall second, per bed
+    bed_seconds_per_s: float | None = None  # the same over all beds: beds x realtime_factor
     messages_per_s: float | None = None
     interrupted: bool = False
     corruption_kinds: dict[str, int] = {}
@@ -63,12 +64,15 @@ class ReplaySummary(BaseModel):
         self.signal_s = round(signal_s, 3)
         if elapsed_s > 0:
             self.realtime_factor = round(signal_s / elapsed_s, 2)
+            self.bed_seconds_per_s = round(self.beds * signal_s / elapsed_s, 1)
             self.messages_per_s = round(self.messages_sent / elapsed_s, 1)
         self.corruption_kinds = dict(sorted(kinds.items()))
 
     def lines(self) -> list[str]:
         rate = f"{self.messages_per_s:,.0f} msg/s" if self.messages_per_s is not None else "-"
-        factor = f"x{self.realtime_factor:,.1f} real time" if self.realtime_factor is not None else "-"
+        factor = "-"
+        if self.realtime_factor is not None:
+            factor = f"x{self.realtime_factor:,.1f} real time ({self.bed_seconds_per_s:,.0f} bed-seconds/s)"
         return [
             f"replayed {', '.join(self.records)} to {self.topic}: {self.beds} bed{'s' if self.beds != 1 else ''}, "
             f"{self.encoding}, "
@@ -106,7 +110,7 @@ async def send_plan(
             wait = started + event.due_s / speed - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        signal_s = max(signal_s, event.due_s)
+        signal_s = max(signal_s, event.end_s)
         summary.add(event)
         if event.detail:
             kinds[event.detail] += 1

@@ -86,6 +86,7 @@ class Event:
     kind: EventKind
     value: bytes | None
     detail: str | None = None  # the corruption kind
+    end_s: float = 0.0  # signal time of the chunk's last sample, after the bed's start (no phase, no jitter)
 
     @property
     def key(self) -> bytes:
@@ -163,7 +164,7 @@ def _bed_events(bed: BedPlan, config: ReplayConfig) -> Iterator[Event]:
             yield heapq.heappop(pending)[2]
         draws = [rng.random() for _ in range(5)]  # fixed count per chunk: one probability never shifts another
         jitter = draws[4] * jitter_s
-        sends = _chunk_events(bed, config, rng, draws, seq, start, end, due)
+        sends = [replace(e, end_s=end / fs) for e in _chunk_events(bed, config, rng, draws, seq, start, end, due)]
         if len(sends) == 1 and sends[0].value is None:  # lost to a gap or a drop: nothing goes out
             heapq.heappush(pending, (due, next(tie), sends[0]))
             continue
