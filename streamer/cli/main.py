@@ -73,4 +73,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from streamer.cli.main import main as _main  # commands raise streamer.cli.main.CommandError, not __main__'s
+
+    sys.exit(_main())
