@@ -1,0 +1,77 @@
+"""`enecg evaluate`: annotated records through the streaming pipeline, scored as the field scores, with peers."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from streamer.cli.main import CommandError
+
+EXAMPLES = """examples:
+  enecg evaluate --bundle models/bundles/default ../shared/data/mitdb/100 ../shared/data/mitdb/101
+  enecg evaluate --bundle B tests/fixtures/cpsc2018/A0003 --no-peers --skip-s 0 --json
+  enecg evaluate --bundle B synth:sinus-vt-sinus synth:af --skip-s 0 --report-dir out/eval
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a bundle on annotated records through the streaming code path (EC57, HR, episodes, alarms)",
+        description="Plays each RECORD through the worker's own pipeline in process (replay chunks -> decode -> "
+        "assembler -> windows -> micro-batcher -> model -> beat timeline -> alarm engine; no broker) and scores "
+        "it: beats by EC57 practice (150 ms match, first --skip-s seconds unscored, QRS Se/+P, gross and "
+        "average), HR error per window, rhythm episodes (Se/+P, duration Se/+P), alarms (per hour by priority, "
+        "Se/PPV against reference episodes, onset-to-alarm delay), record-level diagnoses. NeuroKit2 and WFDB "
+        "xqrs run on the same lead and records with the same scoring. RECORD: a WFDB record (with .atr: beats "
+        "and rhythm; PhysioNet/CinC 2020 header: Dx), an .npz/.csv with a sidecar .json, any of them with a "
+        "<record>.episodes.json/.csv sidecar, or synth:SCENARIO (a built-in trainer.synth scenario).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("records", nargs="+", metavar="RECORD", help="records to evaluate")
+    parser.add_argument("--bundle", required=True, help="model bundle directory")
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="default: %(default)s")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument("--report-dir", help="also write evaluate.md, evaluate.json and plots here")
+    parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
+                        help="run NeuroKit2 and xqrs beside the model (default: on)")  # fmt: skip
+    parser.add_argument("--skip-s", type=float, default=300.0, help="EC57 learning period, unscored (default 300)")
+    parser.add_argument("--chunk-ms", type=float, default=1000.0, help="replayed chunk length (default 1000)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.bundle import BundleError, read_manifest
+    from streamer.evaluation import evaluate, load_eval_record, synthetic_record
+    from streamer.evaluation.peers import PEERS
+    from streamer.evaluation.report import text_table, write_report
+    from streamer.replay.sources import SourceError
+
+    if args.skip_s < 0:
+        raise CommandError(f"--skip-s must be >= 0, got {args.skip_s}")
+    try:
+        manifest = read_manifest(args.bundle)
+    except (BundleError, OSError) as error:
+        raise CommandError(f"cannot use bundle {args.bundle}: {error}") from error
+    leads, fs = tuple(manifest.input.leads), float(manifest.input.sample_rate_hz)
+    records = []
+    for path in args.records:
+        try:
+            if path.startswith("synth:"):
+                records.append(synthetic_record(path.removeprefix("synth:"), fs, leads))
+            else:
+                records.append(load_eval_record(path, leads))
+        except (SourceError, KeyError, ValueError, OSError) as error:
+            raise CommandError(f"cannot evaluate {path}: {str(error).strip(chr(34) + chr(39))}") from error
+    try:
+        result = evaluate(records, args.bundle, backend=args.backend, peers=PEERS if args.peers else (),
+                          skip_s=args.skip_s, chunk_ms=args.chunk_ms)  # fmt: skip
+    except (BundleError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    if args.report_dir:
+        md = write_report(result, args.report_dir, command=shlex.join(["enecg", *sys.argv[1:]]))
+        print(f"report: {md}", file=sys.stderr)
+    print(result.model_dump_json(indent=1) if args.json else text_table(result))
+    return 0

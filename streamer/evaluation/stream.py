@@ -1,0 +1,153 @@
+"""A record through the worker's own in-process pipeline, no broker: replay plan -> decode -> `Core` (assembler,
+windows, micro-batcher, runtime) -> alarm engine with its beat timeline -> alerts and vitals.
+
+The chunks are the bytes `enecg replay` would send (``plan_replay``, no faults), decoded as the worker decodes
+them, and fed to `streamer.worker.core.Core` exactly as the Kafka edge does; only the broker is missing. The alarm
+stage is `EngineStage`, the worker's `AlarmStage` interface backed by `streamer.alarms.AlarmEngine`, which also
+keeps every beat the engine's timeline finalises (the timeline itself forgets beats after 30 s).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.bundle import Manifest
+from models.runtime import Runtime
+from streamer.alarms import AlarmEngine, AlarmSettings
+from streamer.assembly import StreamEvent
+from streamer.batcher import BatcherSettings
+from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk, decode_waveform
+from streamer.evaluation.reference import EvalRecord
+from streamer.metrics import WorkerMetrics
+from streamer.replay.plan import ReplayConfig, plan_replay
+from streamer.spec import StreamSpec
+from streamer.windows import Window
+from streamer.worker.core import Core
+
+#: Signal time of a record's first sample: a multiple of any hop in whole milliseconds (1.6e9 s since the epoch).
+T0_NS = 1_600_000_000 * 1_000_000_000
+
+
+def engine_for(manifest: Manifest, spec: StreamSpec) -> AlarmEngine:
+    """The alarm engine as the bundle configures it: per-label decision thresholds (rhythm, ectopy) and the
+    bundle's beat-picking settings (thresholds["qrs"]: peak, refractory_s) when it has them."""
+    flat = {label: v for task in ("rhythm", "ectopy") for label, v in manifest.thresholds.get(task, {}).items()}
+    qrs = manifest.thresholds.get("qrs", {})
+    settings = AlarmSettings(
+        **({"qrs_threshold": qrs["peak"]} if "peak" in qrs else {}),
+        **({"refractory_s": qrs["refractory_s"]} if "refractory_s" in qrs else {}),
+    )
+    return AlarmEngine(spec, settings, thresholds=flat, model_version=manifest.model_version)
+
+
+class EngineStage:
+    """The worker's alarm-stage interface over `AlarmEngine`, collecting the beats its timeline finalises.
+
+    After a window ending at ``end``, the timeline only rewrites beats at or after the next window's cut,
+    ``end - (window - hop) / 2``: beats before it are final and are collected once."""
+
+    def __init__(self, engine: AlarmEngine, spec: StreamSpec) -> None:
+        self.engine = engine
+        self.settle_ns = (spec.window_ns - spec.hop_ns) // 2
+        self.beats_ns: list[int] = []
+        self._frontier_ns: dict[str, int] = {}
+        self._segment: dict[str, int] = {}
+
+    def on_window(self, window: Window, output: dict[str, np.ndarray], now_ns: int) -> tuple[list[Alert], Vitals]:
+        if self._segment.get(window.bed_id) not in (None, window.segment_start_ns):
+            self.finish(window.bed_id)  # a gap: the timeline restarts, so its beats so far are final
+        self._segment[window.bed_id] = window.segment_start_ns
+        result = self.engine.process_window(window, output, now_ns)
+        self._collect(window.bed_id, window.window_end_ns - self.settle_ns)
+        assert result.vitals is not None  # windows come in order: none is a replay
+        return result.alerts, result.vitals
+
+    def on_event(self, event: StreamEvent, now_ns: int) -> list[Alert]:
+        return self.engine.process_event(event, now_ns)
+
+    def on_action(self, action: AlertAction, now_ns: int) -> list[Alert]:
+        return self.engine.apply_action(action, now_ns)
+
+    def forget(self, bed_id: str) -> None:
+        self.engine.forget(bed_id)
+
+    def finish(self, bed_id: str) -> None:
+        """End of the bed's stream (or segment): every beat left on the timeline is final."""
+        self._collect(bed_id, None)
+
+    def _collect(self, bed_id: str, upto_ns: int | None) -> None:
+        bed = self.engine._beds.get(bed_id)  # the engine keeps its timeline private; see the module docstring
+        if bed is None:
+            return
+        frontier = self._frontier_ns.get(bed_id, -1)
+        fresh = [
+            b.time_ns for b in bed.timeline.beats if b.time_ns >= frontier and (upto_ns is None or b.time_ns < upto_ns)
+        ]
+        self.beats_ns.extend(fresh)
+        if upto_ns is not None:
+            self._frontier_ns[bed_id] = upto_ns
+        elif fresh:
+            self._frontier_ns[bed_id] = fresh[-1] + 1
+
+
+@dataclass
+class StreamResult:
+    """What the stream said about one record; times in seconds from its first sample."""
+
+    record_id: str
+    beats_s: np.ndarray
+    vitals: list[Vitals] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    windows: int = 0
+    chunks: int = 0
+    wall_s: float = 0.0
+    inference_s: float = 0.0
+
+    def t(self, ns: int) -> float:
+        return (ns - T0_NS) / 1e9
+
+
+def stream_record(
+    record: EvalRecord,
+    runtime: Runtime,
+    manifest: Manifest,
+    *,
+    chunk_ms: float = 1000.0,
+    max_batch: int = 32,
+) -> StreamResult:
+    """Plays ``record`` through `Core` in signal order and returns its beats, vitals and alerts."""
+    spec = StreamSpec.of(runtime.input_spec)
+    stage = EngineStage(engine_for(manifest, spec), spec)
+    core = Core(runtime, stage, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))  # type: ignore[arg-type]
+    bed = "eval"
+    config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix=bed, start_time_ns=T0_NS, encoding="float")
+    out = StreamResult(record.record_id, np.zeros(0))
+    started = time.perf_counter()
+
+    def drain() -> None:
+        while (batch := core.take_batch()) is not None:
+            t = time.perf_counter()
+            outputs = core.predict(batch)
+            out.inference_s += time.perf_counter() - t
+            outcome = core.conclude(batch, outputs)
+            out.alerts += outcome.alerts
+            out.vitals += outcome.vitals
+            out.windows += len(batch.windows)
+
+    for event in plan_replay([record.recording], config):
+        chunk = decode_waveform(event.value, key=event.key)
+        if not isinstance(chunk, WaveformChunk):
+            raise ValueError(f"{record.record_id}: replayed chunk did not decode: {chunk.reason}")
+        _, outcome = core.ingest(chunk, None, "evaluate", 0)
+        out.alerts += outcome.alerts
+        out.chunks += 1
+        if len(core.batcher) >= max_batch or core._ready:
+            drain()
+    drain()
+    stage.finish(chunk.bed_id)
+    out.wall_s = time.perf_counter() - started
+    out.beats_s = (np.asarray(sorted(set(stage.beats_ns)), dtype=np.int64) - T0_NS) / 1e9
+    return out
