@@ -1,48 +1,49 @@
-"""Adapter between the worker core and the alarm engine (streamer.alarms): one engine state per bed."""
+"""The worker's alarm stage: the pure alarm engine (streamer.alarms) configured from the bundle's manifest."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 
-from models.tasks import ECTOPY_LABELS, QUALITY_LABELS, RHYTHM_LABELS, TASKS
+from streamer.alarms import AlarmEngine, AlarmSettings
 from streamer.assembly import StreamEvent
 from streamer.contract import Alert, AlertAction, Vitals
+from streamer.spec import StreamSpec
 from streamer.windows import Window
 
 
+def flat_thresholds(thresholds: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """The manifest's {task: {label: threshold}} as the engine's {label: threshold}."""
+    return {label: value for per_task in thresholds.values() for label, value in per_task.items()}
+
+
 class AlarmStage:
-    """Turns one window's model outputs into Vitals (and, with the engine, Alerts)."""
+    """One engine for all beds of the worker; each call stamps the wall clock for latency."""
 
-    def __init__(self, model_version: str) -> None:
-        self.model_version = model_version
+    def __init__(
+        self,
+        spec: StreamSpec,
+        thresholds: Mapping[str, Mapping[str, float]],
+        model_version: str,
+        settings: AlarmSettings | None = None,
+    ) -> None:
+        self.engine = AlarmEngine(spec, settings, thresholds=flat_thresholds(thresholds), model_version=model_version)
 
-    def on_window(self, window: Window, output: dict[str, np.ndarray], now_ns: int) -> tuple[list[Alert], Vitals]:
-        return [], self.vitals(window, output)
+    def on_window(
+        self, window: Window, output: Mapping[str, np.ndarray], now_ns: int
+    ) -> tuple[list[Alert], Vitals | None]:
+        result = self.engine.process_window(window, output, now_ns)
+        return result.alerts, result.vitals
 
     def on_event(self, event: StreamEvent, now_ns: int) -> list[Alert]:
-        return []
+        return self.engine.process_event(event, now_ns)
 
     def on_action(self, action: AlertAction, now_ns: int) -> list[Alert]:
-        return []
+        return self.engine.apply_action(action, now_ns)
+
+    def restore(self, published: Iterable[Alert]) -> None:
+        self.engine.restore(published)
 
     def forget(self, bed_id: str) -> None:
-        pass
-
-    def vitals(self, window: Window, output: dict[str, np.ndarray]) -> Vitals:
-        rr_s = float(output["rr_s"])
-        quality = output["quality_prob"]
-        return Vitals(
-            bed_id=window.bed_id,
-            unit=window.unit,
-            window_start_ns=window.window_start_ns,
-            window_end_ns=window.window_end_ns,
-            heart_rate_bpm=round(60.0 / rr_s, 1) if rr_s > 0.1 else None,
-            rhythm={k: round(float(v), 4) for k, v in zip(RHYTHM_LABELS, output["rhythm_prob"], strict=True)},
-            quality=QUALITY_LABELS[int(np.argmax(quality))],
-            quality_scores={k: round(float(v), 4) for k, v in zip(QUALITY_LABELS, quality, strict=True)},
-            ectopy={k: round(float(v), 4) for k, v in zip(ECTOPY_LABELS, output["ectopy_prob"], strict=True)},
-            gate_weights={
-                t: [round(float(x), 4) for x in w] for t, w in zip(TASKS, output["gate_weights"], strict=True)
-            },  # noqa: E501
-            model_version=self.model_version,
-        )
+        self.engine.forget(bed_id)

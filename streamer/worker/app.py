@@ -27,7 +27,7 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
-from streamer.contract import Alert, AlertAction, DeadLetter, decode_record, decode_waveform, encode
+from streamer.contract import AlertAction, DeadLetter, decode_record, decode_waveform, encode
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.config import WorkerConfig
@@ -202,9 +202,10 @@ def create_app(
     async def on_revoked(sender: faust.App, revoked: set, **_: Any) -> None:
         beds = core.drop_partitions((tp.topic, tp.partition) for tp in revoked)
         ledger.forget_beds(beds)
-        held.difference_update(revoked)
-        if beds:
-            log.info("partitions revoked beds_dropped=%d", len(beds))
+        gone = {TopicPartition(tp.topic, tp.partition) for tp in revoked} & held
+        held.difference_update(gone)
+        if gone:
+            log.info("partitions revoked %s beds_dropped=%d", sorted(tp.partition for tp in gone), len(beds))
 
     async def on_assigned(assigned: set) -> None:
         """Rebuild newly assigned beds: published alerts into the ledger, then replay before the commit."""
@@ -215,14 +216,17 @@ def create_app(
         }
         held.update(TopicPartition(tp.topic, tp.partition) for tp in assigned)
         if not new:
+            log.info("partitions assigned new=[]")
             return
         started = time.monotonic()
-        for alert in await read_alerts(kafka, topics.alerts, config.alerts_lookback):
-            assert isinstance(alert, Alert)
+        published = await read_alerts(kafka, topics.alerts, config.alerts_lookback)
+        for alert in published:
             ledger.record(alert)
         committed = await committed_offsets(kafka, config.group, new)
         needed_ns = round((core.spec.window_s + config.rebuild_margin_s) * 1e9)
         replayed = await read_back(kafka, committed, needed_ns)
+        arriving = {record.chunk.bed_id for record in replayed} - set(core.beds)
+        core.alarms.restore(a for a in published if a.bed_id in arriving)
         for record in replayed:
             _, outcome = core.ingest(record.chunk, None, record.topic, record.partition)
             if outcome.alerts:
@@ -230,8 +234,8 @@ def create_app(
             metrics.rebuilt_chunks.inc()
         wake.set()
         log.info(
-            "partitions assigned new=%d committed=%d replayed_chunks=%d in %.2f s",
-            len(new),
+            "partitions assigned new=%s committed=%d replayed_chunks=%d in %.2f s",
+            sorted(tp.partition for tp in new),
             len(committed),
             len(replayed),
             time.monotonic() - started,

@@ -24,7 +24,7 @@ class WorkerConfig(BaseModel):
     max_delay_ms: float = Field(100.0, ge=0, le=10_000, description="oldest window waits at most this long")
     metrics_port: int | None = Field(None, ge=0, lt=65536, description="Prometheus /metrics port; None = off")
     rebuild_margin_s: float = Field(
-        6.0, ge=0, description="signal replayed on assignment beyond one window, to refill bed buffers"
+        30.0, ge=0, description="signal replayed on assignment beyond one window (buffers, beat timeline)"
     )
     alerts_lookback: int = Field(
         5000, ge=0, description="alert records read back per partition on assignment (what was published)"

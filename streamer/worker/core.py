@@ -116,13 +116,18 @@ class Core:
             output = {name: value[i] for name, value in outputs.items()}  # one window's slice of each output
             alerts, vitals = self.alarms.on_window(window, output, now)
             outcome.alerts.extend(alerts)
-            outcome.vitals.append(vitals)
+            if vitals is not None:  # None: a replayed window the bed's state already holds
+                outcome.vitals.append(vitals)
         return outcome
 
     def act(self, action: AlertAction) -> list[Alert]:
         return self.alarms.on_action(action, time.time_ns())
 
     # ------------------------------------------------------------------------------------------- state
+
+    @property
+    def beds(self) -> list[str]:
+        return list(self._partition)
 
     def holds(self, bed_id: str) -> bool:
         return bed_id in self._partition

@@ -1,0 +1,112 @@
+"""Delivery on a real Tansu broker: a worker killed mid-stream and restarted loses nothing and alerts nothing
+twice; two workers in one group split the beds and one takes over when the other stops."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from worker_support import bundle_spec, expected_windows, read_all, wait_for_vitals, worker_bundle_fixture  # noqa: F401 (fixture)
+
+from deploy.broker import DevBroker
+from streamer.contract import Alert, Vitals, decode_record
+from streamer.replay.engine import replay
+from streamer.replay.plan import ReplayConfig
+from streamer.replay.sources import load_recording
+from streamer.settings import KafkaSettings, TopicSettings
+from streamer.worker.process import WorkerProcess
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+
+def published(kafka: KafkaSettings, topics: TopicSettings) -> tuple[list[Vitals], list[Alert]]:
+    vitals = [decode_record(r.value, Vitals) for r in asyncio.run(read_all(kafka, topics.vitals))]
+    alerts = [decode_record(r.value, Alert) for r in asyncio.run(read_all(kafka, topics.alerts))]
+    return vitals, alerts  # type: ignore[return-value]
+
+
+def assert_complete_once(vitals: list[Vitals], alerts: list[Alert], expected: dict[str, set[int]]) -> None:
+    """Every expected window has its vitals; no alert state change was published twice."""
+    got: dict[str, set[int]] = {}
+    for v in vitals:
+        got.setdefault(v.bed_id, set()).add(v.window_end_ns)
+    assert got == expected
+    twice = [k for k, n in Counter((a.alert_id, a.state.value, a.seq) for a in alerts).items() if n > 1]
+    assert not twice, f"alerts published twice: {twice}"
+    raised = Counter((a.bed_id, a.condition, a.onset_time_ns) for a in alerts if a.state.value == "raised")
+    assert max(raised.values(), default=1) == 1
+
+
+def test_crash_and_restart_loses_nothing_and_alerts_nothing_twice(
+    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, worker_bundle: Path, fixtures_dir: Path, tmp_path
+) -> None:
+    recording = load_recording(fixtures_dir / "mitdb" / "101").select_leads(["MLII"])
+    config = ReplayConfig(beds=3, duration_s=60, speed=5, encoding="int16", chunk_ms=500, seed=3)
+    expected = expected_windows(config, [recording], bundle_spec(worker_bundle))
+    group = f"g-{topics.waveform}"
+    log = tmp_path / "worker.log"
+
+    async def scenario() -> None:
+        first = WorkerProcess(kafka, topics, worker_bundle, log, group=group)
+        await asyncio.to_thread(first.start)
+        sending = asyncio.create_task(replay([recording], config, kafka, topics.waveform))
+        await asyncio.sleep(5)  # ~25 s of signal in: windows out, offsets committed, more in flight
+        first.kill()
+        await asyncio.sleep(2)
+        second = WorkerProcess(kafka, topics, worker_bundle, log, group=group)
+        await asyncio.to_thread(second.start)
+        try:
+            await sending
+            await wait_for_vitals(kafka, topics.vitals, expected, timeout_s=60)
+            replayed = re.search(r"committed=(\d+) replayed_chunks=(\d+)", second.log_text())
+            assert replayed and int(replayed[1]) > 0 and int(replayed[2]) > 0, "restart did not rebuild"
+        finally:
+            second.stop()
+
+    asyncio.run(scenario())
+    assert_complete_once(*published(kafka, topics), expected)
+
+
+def test_two_workers_split_beds_and_take_over(
+    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, worker_bundle: Path, fixtures_dir: Path, tmp_path
+) -> None:
+    recording = load_recording(fixtures_dir / "mitdb" / "100").select_leads(["MLII"])
+    config = ReplayConfig(beds=8, duration_s=50, speed=5, encoding="int16", chunk_ms=500, seed=5)
+    expected = expected_windows(config, [recording], bundle_spec(worker_bundle))
+    group = f"g-{topics.waveform}"
+
+    async def scenario() -> None:
+        a = WorkerProcess(kafka, topics, worker_bundle, tmp_path / "a.log", group=group)
+        b = WorkerProcess(kafka, topics, worker_bundle, tmp_path / "b.log", group=group)
+        await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
+        try:
+            await asyncio.to_thread(a.wait_for, "new=[", 30)
+            sending = asyncio.create_task(replay([recording], config, kafka, topics.waveform))
+            await asyncio.sleep(4)
+            held_a, held_b = assignments(a.log_text()), assignments(b.log_text())
+            assert held_a and held_b and not held_a & held_b, (held_a, held_b)
+            b.stop()  # graceful: leaves the group, a takes b's partitions over
+            await sending
+            await wait_for_vitals(kafka, topics.vitals, expected, timeout_s=60)
+            assert assignments(a.log_text()) == set(range(topics.bed_partitions))
+        finally:
+            a.stop()
+            b.stop()
+
+    asyncio.run(scenario())
+    assert_complete_once(*published(kafka, topics), expected)
+
+
+def assignments(log_text: str) -> set[int]:
+    """Waveform partitions a worker holds: the union of its assignments since its last revocation."""
+    held: set[int] = set()
+    for line in log_text.splitlines():
+        if "partitions revoked" in line:
+            held.clear()
+        match = re.search(r"partitions assigned new=\[([0-9, ]*)\]", line)
+        if match and match[1].strip():
+            held |= {int(p) for p in match[1].split(",")}
+    return held

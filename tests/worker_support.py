@@ -1,0 +1,66 @@
+"""Helpers shared by the worker's integration tests (tests/test_worker_*.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from streamer.assembly import Assembler
+from streamer.contract import Vitals, WaveformChunk, decode_record, decode_waveform
+from streamer.kafka_io import tail
+from streamer.replay.plan import ReplayConfig, plan_replay
+from streamer.settings import KafkaSettings
+from streamer.spec import StreamSpec
+
+
+@pytest.fixture(scope="session", name="worker_bundle")
+def worker_bundle_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trainer's `ci` bundle (trained once per session), or ENECG_TEST_BUNDLE when set."""
+    if os.environ.get("ENECG_TEST_BUNDLE"):
+        return Path(os.environ["ENECG_TEST_BUNDLE"])
+    from trainer.recipes import build_ci_bundle
+
+    return build_ci_bundle(tmp_path_factory.mktemp("ci-bundle"))
+
+
+def bundle_spec(bundle: Path) -> StreamSpec:
+    from models.bundle import read_manifest
+
+    return StreamSpec.of(read_manifest(bundle).input)
+
+
+async def read_all(kafka: KafkaSettings, topic: str) -> list:
+    return [record async for record in tail(kafka, topic, idle_timeout_s=2.0)]
+
+
+async def wait_for_vitals(
+    kafka: KafkaSettings, topic: str, expected: dict[str, set[int]], timeout_s: float
+) -> list[Vitals]:
+    """Vitals records once every expected (bed, window end) has arrived, or what arrived by the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    wanted = {(bed, end) for bed, ends in expected.items() for end in ends}
+    while True:
+        vitals = [decode_record(r.value, Vitals) for r in await read_all(kafka, topic)]
+        if wanted <= {(v.bed_id, v.window_end_ns) for v in vitals} or loop.time() > deadline:  # type: ignore[union-attr]
+            return vitals  # type: ignore[return-value]
+        await asyncio.sleep(1.0)
+
+
+def expected_windows(config: ReplayConfig, recordings: list, spec: StreamSpec) -> dict[str, set[int]]:
+    """Window ends per bed that the pure assembler cuts from exactly what the replay sends."""
+    assembler = Assembler(spec)
+    ends: dict[str, set[int]] = {}
+    for event in plan_replay(recordings, config):
+        if event.value is None:
+            continue
+        chunk = decode_waveform(event.value)
+        if isinstance(chunk, WaveformChunk):
+            for window in assembler.push(chunk, 0).windows:
+                ends.setdefault(window.bed_id, set()).add(window.window_end_ns)
+    for window in assembler.tick(10**19).windows:  # held chunks released, as the worker's timer does
+        ends.setdefault(window.bed_id, set()).add(window.window_end_ns)
+    return ends
