@@ -1,0 +1,95 @@
+"""Beats from the dense QRS track, and the model run over a whole recording at the bundle's hop.
+
+Overlapping windows each give a QRS probability per step; on a recording they are averaged per step (every
+step is seen by window_s / hop_s windows) and beats are picked once on the merged track, so a beat near one
+window's edge is still found from the windows that see it in their middle.
+Shape legend: n samples, l leads, w windows, s samples per window, t QRS steps, R rhythm labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.enecg import EnECG
+
+#: Default beat-picking settings (stored in a bundle's thresholds under "qrs").
+QRS_PEAK = 0.5
+REFRACTORY_S = 0.25
+
+
+def pick_beats(
+    prob: np.ndarray, step_s: float, threshold: float = QRS_PEAK, refractory_s: float = REFRACTORY_S
+) -> np.ndarray:
+    """Beat times (s, from the track's start) from a QRS probability track (t,).
+
+    Local maxima at or above `threshold`, strongest first, none closer than `refractory_s` to a stronger one;
+    each refined to sub-step precision by a parabola through its neighbours. Step k covers [k, k+1) * step_s.
+    """
+    p = np.asarray(prob, dtype=np.float64)
+    if len(p) < 3:
+        return np.zeros(0)
+    inner = (p[1:-1] >= p[:-2]) & (p[1:-1] > p[2:]) & (p[1:-1] >= threshold)
+    peaks = np.flatnonzero(inner) + 1
+    min_gap = refractory_s / step_s
+    kept: list[int] = []
+    taken = np.zeros(0)
+    for k in peaks[np.argsort(-p[peaks], kind="stable")]:
+        if len(taken) and np.min(np.abs(taken - k)) < min_gap:
+            continue
+        kept.append(int(k))
+        taken = np.append(taken, k)
+    kept_arr = np.sort(np.asarray(kept, dtype=np.int64))
+    left, mid, right = p[kept_arr - 1], p[kept_arr], p[kept_arr + 1]
+    denom = left - 2 * mid + right
+    delta = np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
+    return (kept_arr + np.clip(delta, -0.5, 0.5) + 0.5) * step_s
+
+
+@dataclass
+class RecordRun:
+    """The model's outputs over one recording: per window (w, ...) and the merged QRS track (t_record,)."""
+
+    starts_s: np.ndarray  # (w,) window starts
+    outputs: dict[str, np.ndarray]  # OUTPUT_NAMES -> (w, ...)
+    qrs_track: np.ndarray  # (n // qrs_stride,) mean QRS probability per step over the windows that see it
+    step_s: float
+
+
+def window_starts(n: int, window: int, hop: int, stride: int) -> np.ndarray:
+    """Starts at every hop, plus one window flush with the end (on the QRS grid) so the tail is seen."""
+    if n < window:
+        return np.zeros(0, dtype=np.int64)
+    starts = list(range(0, n - window + 1, hop))
+    tail = ((n - window) // stride) * stride
+    if tail > starts[-1]:
+        starts.append(tail)
+    return np.asarray(starts, dtype=np.int64)
+
+
+@torch.no_grad()
+def run_record(model: EnECG, signal: np.ndarray, batch_size: int = 64) -> RecordRun:
+    """Slide the model over `signal` (l, n) mV at its input spec's hop; merge the QRS track."""
+    spec = model.enecg_config.input
+    window, stride = spec.n_samples, spec.qrs_stride
+    hop = max(stride, round(spec.hop_s * spec.sample_rate_hz) // stride * stride)
+    n = signal.shape[1]
+    starts = window_starts(n, window, hop, stride)
+    model.eval()
+    chunks: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(starts), batch_size):
+        idx = starts[i : i + batch_size]
+        x = np.stack([signal[:, a : a + window] for a in idx]).astype(np.float32)  # (b, l, s)
+        for name, value in model(torch.from_numpy(x)).items():
+            chunks.setdefault(name, []).append(value.numpy())
+    outputs = {k: np.concatenate(v) for k, v in chunks.items()}
+    t_total, t_win = n // stride, window // stride
+    total = np.zeros(t_total)
+    count = np.zeros(t_total)
+    for a, track in zip(starts // stride, outputs.get("qrs_prob", np.zeros((0, t_win))), strict=True):
+        total[a : a + t_win] += track
+        count[a : a + t_win] += 1
+    merged = np.divide(total, count, out=np.zeros(t_total), where=count > 0)
+    return RecordRun(starts / spec.sample_rate_hz, outputs, merged, stride / spec.sample_rate_hz)

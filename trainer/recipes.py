@@ -1,0 +1,103 @@
+"""Named training recipes: everything `enecg train --recipe NAME` does, as one validated config.
+
+- `ci`: tiny experts, a small synthetic set; trains, evaluates and writes a bundle in well under 2 minutes on a
+  2-core CPU. Tests and the streaming worker's tests build it with `build_ci_bundle`.
+- `default`: the shipped bundle. Base-size hubert and resnet experts and a tiny patch expert (all three base
+  would be ~20.4 MB of fp32 weights, over the 20 MB limit), trained on synthetic data only so that every real
+  record stays held out for evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.config import EnECGConfig, ExpertSpec, InputSpec
+from trainer.finetune import FinetuneSettings, Method
+from trainer.pretrain import PretrainSettings
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str
+    model: EnECGConfig
+    synthetic_train: int = Field(ge=1, description="synthetic training windows")
+    synthetic_val: int = Field(ge=1, description="synthetic validation windows (other patients)")
+    synthetic_test: int = Field(ge=1, description="synthetic held-out test windows (other patients)")
+    real_fractions: dict[str, float] = Field(
+        {"train": 0.7, "val": 0.15, "test": 0.15}, description="split of --data records by record/patient group"
+    )
+    pretrain: PretrainSettings
+    finetune: FinetuneSettings
+    compare: tuple[Method, ...] = Field((), description="baselines trained on the same data for the comparison")
+    eval_records: tuple[str, ...] = Field((), description="real recordings evaluated whole (never trained on)")
+    threads: int = Field(
+        1, ge=1, description="torch intra-op threads (1: on a shared 2-core machine, OpenMP oversubscription costs 10x)"
+    )
+
+
+_CI_INPUT = InputSpec(leads=("II",), sample_rate_hz=250.0, window_s=5.0, hop_s=2.5, qrs_stride=5)
+
+CI = Recipe(
+    name="ci",
+    description="tiny experts, small synthetic set: for tests and CI (< 2 min on 2 CPU cores)",
+    model=EnECGConfig.of_size("tiny", input=_CI_INPUT),
+    synthetic_train=512,
+    synthetic_val=128,
+    synthetic_test=192,
+    pretrain=PretrainSettings(epochs=1, batch_size=64),
+    finetune=FinetuneSettings(epochs=3, batch_size=32, lr=3e-3, patience=2),
+    compare=(Method(kind="single", expert="resnet"), Method(kind="full", expert="resnet")),
+    eval_records=tuple(str(FIXTURES / "cpsc2018" / f"A000{i}") for i in range(1, 6)),
+)
+
+DEFAULT = Recipe(
+    name="default",
+    description="the shipped bundle: base hubert + tiny patch + base resnet, synthetic-only training",
+    model=EnECGConfig(
+        input=_CI_INPUT,
+        experts=(
+            ExpertSpec(name="hubert", size="base"),
+            ExpertSpec(name="patch", size="tiny"),
+            ExpertSpec(name="resnet", size="base"),
+        ),
+        width=96,
+    ),
+    synthetic_train=4096,
+    synthetic_val=512,
+    synthetic_test=1024,
+    pretrain=PretrainSettings(epochs=2, batch_size=64),
+    finetune=FinetuneSettings(epochs=5, batch_size=32, lr=2e-3, patience=2),
+    compare=(
+        Method(kind="single", expert="hubert"),
+        Method(kind="single", expert="patch"),
+        Method(kind="single", expert="resnet"),
+        Method(kind="full", expert="resnet"),
+    ),
+    eval_records=(
+        str(FIXTURES / "mitdb" / "100"),
+        str(FIXTURES / "mitdb" / "101"),
+        *(str(FIXTURES / "cpsc2018" / f"A000{i}") for i in range(1, 6)),
+    ),
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (CI, DEFAULT)}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def build_ci_bundle(out_dir: str | Path, seed: int = 0) -> Path:
+    """Train the `ci` recipe into `out_dir` and return the bundle directory (for test fixtures)."""
+    from trainer.pipeline import train_recipe
+
+    return train_recipe(CI, Path(out_dir), seed=seed).bundle_dir
