@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.bundle import MANIFEST, ONNX, WEIGHTS, BundleInfo, Metric, TrainingSummary, default_thresholds, save_bundle
-from trainer.beats import QRS_PEAK, REFRACTORY_S
+from models.bundle import MANIFEST, ONNX, WEIGHTS, BundleInfo, Metric, TrainingSummary, save_bundle
 from trainer.datasets import (
     InputSpec,
     LabelledRecord,
@@ -35,6 +34,7 @@ from trainer.pretrain import pretrain_experts
 from trainer.recipes import Recipe
 from trainer.report import key_metrics, write_report
 from trainer.synth.windows import synth_windows
+from trainer.thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,9 @@ def _train(
     spec = InputSpec.model_validate(recipe.model.input.model_dump())
     paths = eval_paths if eval_paths is not None else [Path(p) for p in recipe.eval_records]
     records, record_notes = _eval_records(paths, spec, set(data.train_records))
-    thresholds = default_thresholds() | {"qrs": {"peak": QRS_PEAK, "refractory_s": REFRACTORY_S}}
 
     methods: dict[str, dict[str, object]] = {}
-    enecg_model = None
+    enecg_model, enecg_thresholds = None, {}
     for method in (Method(), *recipe.compare):
         model, result = finetune(
             recipe.model,
@@ -193,7 +192,8 @@ def _train(
         )
         timings[f"finetune_{method.name}_s"] = result.wall_s
         t = time.perf_counter()
-        entry: dict[str, object] = {"training": result.model_dump()}
+        thresholds = tune_thresholds(model, data.val)
+        entry: dict[str, object] = {"training": result.model_dump(), "thresholds": thresholds}
         entry["synthetic_test"] = window_metrics(model, data.synthetic_test, thresholds)
         if data.real_test is not None and len(data.real_test):
             entry["real_test"] = window_metrics(model, data.real_test, thresholds)
@@ -201,7 +201,7 @@ def _train(
         timings[f"evaluate_{method.name}_s"] = time.perf_counter() - t
         methods[method.name] = entry
         if method.kind == "enecg":
-            enecg_model = model
+            enecg_model, enecg_thresholds = model, thresholds
         del model
         log.info(
             "%s: trained in %.0f s, evaluated in %.0f s",
@@ -226,7 +226,7 @@ def _train(
             ),
         ),
         metrics={k: Metric(value=v, data=d) for k, (v, d) in metrics.items()},
-        thresholds=thresholds,
+        thresholds=enecg_thresholds,
     )
     t = time.perf_counter()
     bundle_dir = out_dir / "bundle"
@@ -248,6 +248,6 @@ def _train(
             "bytes": sum(p.stat().st_size for p in bundle_dir.iterdir()),
         },
     }
-    json_path, md_path = write_report(report, out_dir, enecg_model, records, thresholds)
+    json_path, md_path = write_report(report, out_dir, enecg_model, records, enecg_thresholds)
     log.info("run finished in %.0f s: %s", timings["total_s"], bundle_dir)
     return TrainRun(bundle_dir, json_path, md_path, report)

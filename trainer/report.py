@@ -130,7 +130,9 @@ def markdown(report: dict, plots: list[str]) -> str:
         f"({report['data']['train']['windows']} train / {report['data']['val']['windows']} validation windows), "
         f"plus any `--data` records (real: {json.dumps(report['data'].get('real', {}))}). "
         f"Synthetic test: {s['windows']} windows from synthetic patients never trained on. Real recordings below were "
-        "not trained on. Not a medical device: research figures only.",
+        "not trained on. Decision thresholds: per label, the F1-best on the validation windows (0.5 where "
+        "validation has fewer than 5 positives); beats: QRS probability peaks >= 0.5, 250 ms apart. "
+        "Not a medical device: research figures only.",
         "",
         "## Method comparison (same data, same metrics)",
         "",

@@ -1,0 +1,49 @@
+"""Decision thresholds chosen on the validation windows (never on test data): the F1-best per label.
+
+A label with too few validation positives keeps 0.5; QRS beat picking keeps its fixed defaults.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.enecg import EnECG
+from models.tasks import ECTOPY_LABELS, RHYTHM_LABELS
+from trainer.beats import QRS_PEAK, REFRACTORY_S
+from trainer.datasets import LabelledWindows
+from trainer.evaluate import Thresholds, predict
+
+GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
+MIN_POSITIVES = 5
+
+
+def best_f1_threshold(y: np.ndarray, prob: np.ndarray) -> float:
+    """The grid threshold with the highest F1 (ties: the one nearest 0.5); 0.5 with too few positives."""
+    y = y.astype(bool)
+    if y.sum() < MIN_POSITIVES or (~y).sum() < MIN_POSITIVES:
+        return 0.5
+    pred = prob[None, :] >= GRID[:, None]  # (g, n)
+    tp = (pred & y).sum(axis=1)
+    f1 = 2 * tp / np.maximum(pred.sum(axis=1) + y.sum(), 1)
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+    return float(GRID[best[np.argmin(np.abs(GRID[best] - 0.5))]])
+
+
+def tune_thresholds(model: EnECG, val: LabelledWindows) -> Thresholds:
+    out = predict(model, val.x)
+
+    def pick(y: np.ndarray, p: np.ndarray, mask: np.ndarray) -> float:
+        return best_f1_threshold(y[mask] > 0.5, p[mask])
+
+    return {
+        "rhythm": {
+            k: pick(val.rhythm[:, j], out["rhythm_prob"][:, j], val.rhythm_mask[:, j])
+            for j, k in enumerate(RHYTHM_LABELS)
+        },
+        "ectopy": {
+            k: pick(val.ectopy_present[:, j], out["ectopy_prob"][:, j], val.ectopy_mask[:, j])
+            for j, k in enumerate(ECTOPY_LABELS)
+        },
+        "quality": {"good": 0.5, "noisy": 0.5, "unusable": 0.5},
+        "qrs": {"peak": QRS_PEAK, "refractory_s": REFRACTORY_S},
+    }
