@@ -259,6 +259,8 @@ def evaluate(
     manifest = read_manifest(bundle)
     runtime = open_runtime(bundle, backend)  # type: ignore[arg-type]
     spec = StreamSpec.of(runtime.input_spec)
+    for batch in (1, 32, 1, 32):  # warm-up (allocator, kernel choice per shape): not in any run time
+        runtime.predict(np.zeros((batch, len(spec.leads), spec.n_samples), np.float32))
     results, scores = [], []
     for rec in records:
         stream = stream_record(rec, runtime, manifest, chunk_ms=chunk_ms)

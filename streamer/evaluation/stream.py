@@ -17,7 +17,7 @@ import numpy as np
 from models.bundle import Manifest
 from models.runtime import Runtime
 from streamer.alarms import AlarmEngine, AlarmSettings
-from streamer.assembly import StreamEvent
+from streamer.assembly import Assembled, StreamEvent
 from streamer.batcher import BatcherSettings
 from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
@@ -47,7 +47,8 @@ class EngineStage:
     """The worker's alarm-stage interface over `AlarmEngine`, collecting the beats its timeline finalises.
 
     After a window ending at ``end``, the timeline only rewrites beats at or after the next window's cut,
-    ``end - (window - hop) / 2``: beats before it are final and are collected once."""
+    ``end - (window - hop) / 2``, and may drop the one beat just before it (within ``dedup_s``, seen twice):
+    beats earlier than ``cut - dedup`` are final and are collected once."""
 
     def __init__(self, engine: AlarmEngine, spec: StreamSpec) -> None:
         self.engine = engine
@@ -82,6 +83,8 @@ class EngineStage:
         bed = self.engine._beds.get(bed_id)  # the engine keeps its timeline private; see the module docstring
         if bed is None:
             return
+        if upto_ns is not None:
+            upto_ns -= bed.timeline.dedup_ns
         frontier = self._frontier_ns.get(bed_id, -1)
         fresh = [
             b.time_ns for b in bed.timeline.beats if b.time_ns >= frontier and (upto_ns is None or b.time_ns < upto_ns)
@@ -91,6 +94,16 @@ class EngineStage:
             self._frontier_ns[bed_id] = upto_ns
         elif fresh:
             self._frontier_ns[bed_id] = fresh[-1] + 1
+
+
+def _end_of_stream(core: Core, bed_id: str) -> None:
+    """The record ends here: the assembler closes the bed's segment, so the resampler's tail (its filter delay)
+    comes out and the last full windows are cut, as they are before a gap. Neither `Core` nor `Assembler` has a
+    public end-of-stream call yet (a live bed never ends), hence the private calls."""
+    bed = core.assembler._beds.get(bed_id)
+    if bed is not None:
+        now = time.time_ns()
+        core._queue(Assembled(windows=bed._close(now)), None, now)
 
 
 @dataclass
@@ -146,6 +159,7 @@ def stream_record(
         out.chunks += 1
         if len(core.batcher) >= max_batch or core._ready:
             drain()
+    _end_of_stream(core, chunk.bed_id)
     drain()
     stage.finish(chunk.bed_id)
     out.wall_s = time.perf_counter() - started

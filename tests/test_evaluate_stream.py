@@ -1,0 +1,89 @@
+"""`enecg evaluate` end to end with the trainer's `ci` bundle: a short synthetic scenario through the worker's
+in-process pipeline, and the CLI (help, bad input, JSON shape)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from worker_support import worker_bundle_fixture  # noqa: F401 (session fixture: the ci bundle, built once)
+
+from models.bundle import read_manifest
+from models.runtime import open_runtime
+from streamer.assembly import Assembler
+from streamer.batcher import stack
+from streamer.beats import BeatTimeline, pick_beats
+from streamer.cli.main import main
+from streamer.contract import decode_waveform
+from streamer.evaluation import evaluate, stream_record, synthetic_record
+from streamer.evaluation.stream import T0_NS, engine_for
+from streamer.replay.plan import ReplayConfig, plan_replay
+from streamer.spec import StreamSpec
+
+
+@pytest.mark.slow
+def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Path) -> None:
+    """The beats collected from the engine's 30 s timeline equal those of a timeline that never forgets, fed the
+    same windows' picks; one vitals record per window the assembler cuts; EC57 scores every reference beat."""
+    manifest = read_manifest(worker_bundle)
+    runtime = open_runtime(worker_bundle, "torch")
+    spec = StreamSpec.of(runtime.input_spec)
+    rec = synthetic_record("sinus-vt-sinus", spec.sample_rate_hz, spec.leads, seed=3)
+    result = stream_record(rec, runtime, manifest, chunk_ms=500)
+
+    assembler = Assembler(spec)
+    windows = []
+    config = ReplayConfig(chunk_ms=500, speed=0, bed_prefix="eval", start_time_ns=T0_NS)
+    for event in plan_replay([rec.recording], config):
+        windows += assembler.push(decode_waveform(event.value), 0).windows
+    assert result.windows == len(result.vitals) == len(windows) > 20
+    qrs = runtime.predict(stack(windows))["qrs_prob"]  # (b, t_qrs)
+    settings = engine_for(manifest, spec).settings
+    never_forgets = BeatTimeline(keep_s=1e9)
+    for w, track in zip(windows, qrs, strict=True):
+        picks = pick_beats(track, spec.qrs_stride / spec.sample_rate_hz, settings.qrs_threshold, settings.refractory_s)
+        never_forgets.add_window(w.window_start_ns, w.window_end_ns, w.segment_start_ns, picks)
+    expected = (np.asarray([b.time_ns for b in never_forgets.beats]) - T0_NS) / 1e9
+    assert len(expected) > 50
+    np.testing.assert_allclose(result.beats_s, expected, atol=1e-9)
+
+    ev = evaluate([rec], worker_bundle, skip_s=0.0)
+    (r,) = ev.records
+    q = r.detectors[0].ec57["qrs"]
+    assert q["tp"] + q["fn"] == len(rec.beats_s)  # every reference beat is scored once with skip 0
+    assert q["se"] > 0.5 and r.detectors[0].hr.windows > 20
+    vt = next(s for s in r.alarm_scores if s["condition"] == "ventricular_tachycardia")
+    assert vt["episodes"] == 1  # the scenario's 20 s of VT is the reference episode
+
+
+def test_help_names_the_scoring() -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["evaluate", "--help"])
+    assert done.value.code == 0
+
+
+def test_bad_record_is_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bundle = tmp_path / "no-bundle"
+    assert main(["evaluate", "--bundle", str(bundle), "rec"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no-bundle" in err
+
+
+@pytest.mark.slow
+def test_bad_record_path_and_json_shape(worker_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--bundle", str(worker_bundle), "/no/such/record"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "/no/such/record" in err
+
+    assert main(["evaluate", "--bundle", str(worker_bundle), "synth:brady", "--skip-s", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model_version"] == read_manifest(worker_bundle).model_version
+    (rec,) = out["records"]
+    assert [d["name"] for d in rec["detectors"]] == ["enecg", "neurokit2", "xqrs"]
+    assert set(out["gross"]) == {"enecg", "neurokit2", "xqrs"} and "se" in out["gross"]["xqrs"]["qrs"]
+    assert out["gross"]["xqrs"]["qrs"]["se"] > 0.95  # a classic detector on clean synthetic sinus beats
+    assert set(out["alarms_per_hour"]) == {"high", "medium", "low", "technical"}
+    brady = next(s for s in rec["alarm_scores"] if s["condition"] == "extreme_bradycardia")
+    assert brady["episodes"] == 1  # 35 bpm for 30 s, found from the reference beats
