@@ -12,13 +12,14 @@ from worker_support import worker_bundle_fixture  # noqa: F401 (session fixture:
 
 from models.bundle import read_manifest
 from models.runtime import open_runtime
+from streamer.alarms import AlarmSettings
 from streamer.assembly import Assembler
 from streamer.batcher import stack
 from streamer.beats import BeatTimeline, pick_beats
 from streamer.cli.main import main
 from streamer.contract import decode_waveform
 from streamer.evaluation import evaluate, stream_record, synthetic_record
-from streamer.evaluation.stream import T0_NS, engine_for
+from streamer.evaluation.stream import T0_NS
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.spec import StreamSpec
 
@@ -40,7 +41,7 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Pa
         windows += assembler.push(decode_waveform(event.value), 0).windows
     assert result.windows == len(result.vitals) == len(windows) > 20
     qrs = runtime.predict(stack(windows))["qrs_prob"]  # (b, t_qrs)
-    settings = engine_for(manifest, spec).settings
+    settings = AlarmSettings()  # what the worker's alarm stage uses
     never_forgets = BeatTimeline(keep_s=1e9)
     for w, track in zip(windows, qrs, strict=True):
         picks = pick_beats(track, spec.qrs_stride / spec.sample_rate_hz, settings.qrs_threshold, settings.refractory_s)

@@ -1,79 +1,60 @@
 """A record through the worker's own in-process pipeline, no broker: replay plan -> decode -> `Core` (assembler,
-windows, micro-batcher, runtime) -> alarm engine with its beat timeline -> alerts and vitals.
+windows, micro-batcher, runtime) -> the worker's alarm stage (alarm engine + beat timeline) -> alerts, vitals.
 
 The chunks are the bytes `enecg replay` would send (``plan_replay``, no faults), decoded as the worker decodes
 them, and fed to `streamer.worker.core.Core` exactly as the Kafka edge does; only the broker is missing. The alarm
-stage is `EngineStage`, the worker's `AlarmStage` interface backed by `streamer.alarms.AlarmEngine`, which also
-keeps every beat the engine's timeline finalises (the timeline itself forgets beats after 30 s).
+stage is `EngineStage`: the worker's `AlarmStage`, built from the manifest as the worker builds it, which also keeps
+every beat the engine's timeline finalises (the timeline itself forgets beats after 30 s).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.bundle import Manifest
 from models.runtime import Runtime
-from streamer.alarms import AlarmEngine, AlarmSettings
-from streamer.assembly import Assembled, StreamEvent
+from streamer.assembly import Assembled
 from streamer.batcher import BatcherSettings
-from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk, decode_waveform
+from streamer.contract import Alert, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
 from streamer.metrics import WorkerMetrics
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.spec import StreamSpec
 from streamer.windows import Window
+from streamer.worker.alarms import AlarmStage
 from streamer.worker.core import Core
 
 #: Signal time of a record's first sample: a multiple of any hop in whole milliseconds (1.6e9 s since the epoch).
 T0_NS = 1_600_000_000 * 1_000_000_000
 
 
-def engine_for(manifest: Manifest, spec: StreamSpec) -> AlarmEngine:
-    """The alarm engine as the bundle configures it: per-label decision thresholds (rhythm, ectopy) and the
-    bundle's beat-picking settings (thresholds["qrs"]: peak, refractory_s) when it has them."""
-    flat = {label: v for task in ("rhythm", "ectopy") for label, v in manifest.thresholds.get(task, {}).items()}
-    qrs = manifest.thresholds.get("qrs", {})
-    settings = AlarmSettings(
-        **({"qrs_threshold": qrs["peak"]} if "peak" in qrs else {}),
-        **({"refractory_s": qrs["refractory_s"]} if "refractory_s" in qrs else {}),
-    )
-    return AlarmEngine(spec, settings, thresholds=flat, model_version=manifest.model_version)
-
-
-class EngineStage:
-    """The worker's alarm-stage interface over `AlarmEngine`, collecting the beats its timeline finalises.
+class EngineStage(AlarmStage):
+    """The worker's alarm stage, also collecting the beats its engine's timeline finalises.
 
     After a window ending at ``end``, the timeline only rewrites beats at or after the next window's cut,
     ``end - (window - hop) / 2``, and may drop the one beat just before it (within ``dedup_s``, seen twice):
     beats earlier than ``cut - dedup`` are final and are collected once."""
 
-    def __init__(self, engine: AlarmEngine, spec: StreamSpec) -> None:
-        self.engine = engine
+    def __init__(self, spec: StreamSpec, manifest: Manifest) -> None:
+        super().__init__(spec, manifest.thresholds, manifest.model_version)
         self.settle_ns = (spec.window_ns - spec.hop_ns) // 2
         self.beats_ns: list[int] = []
         self._frontier_ns: dict[str, int] = {}
         self._segment: dict[str, int] = {}
 
-    def on_window(self, window: Window, output: dict[str, np.ndarray], now_ns: int) -> tuple[list[Alert], Vitals]:
+    def on_window(
+        self, window: Window, output: Mapping[str, np.ndarray], now_ns: int
+    ) -> tuple[list[Alert], Vitals | None]:
         if self._segment.get(window.bed_id) not in (None, window.segment_start_ns):
             self.finish(window.bed_id)  # a gap: the timeline restarts, so its beats so far are final
         self._segment[window.bed_id] = window.segment_start_ns
-        result = self.engine.process_window(window, output, now_ns)
+        alerts, vitals = super().on_window(window, output, now_ns)
         self._collect(window.bed_id, window.window_end_ns - self.settle_ns)
-        assert result.vitals is not None  # windows come in order: none is a replay
-        return result.alerts, result.vitals
-
-    def on_event(self, event: StreamEvent, now_ns: int) -> list[Alert]:
-        return self.engine.process_event(event, now_ns)
-
-    def on_action(self, action: AlertAction, now_ns: int) -> list[Alert]:
-        return self.engine.apply_action(action, now_ns)
-
-    def forget(self, bed_id: str) -> None:
-        self.engine.forget(bed_id)
+        return alerts, vitals
 
     def finish(self, bed_id: str) -> None:
         """End of the bed's stream (or segment): every beat left on the timeline is final."""
@@ -133,8 +114,8 @@ def stream_record(
 ) -> StreamResult:
     """Plays ``record`` through `Core` in signal order and returns its beats, vitals and alerts."""
     spec = StreamSpec.of(runtime.input_spec)
-    stage = EngineStage(engine_for(manifest, spec), spec)
-    core = Core(runtime, stage, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))  # type: ignore[arg-type]
+    stage = EngineStage(spec, manifest)
+    core = Core(runtime, stage, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))
     bed = "eval"
     config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix=bed, start_time_ns=T0_NS, encoding="float")
     out = StreamResult(record.record_id, np.zeros(0))
