@@ -8,6 +8,7 @@ e expert steps, d expert width, q samples per decoder step.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ from models.experts import Expert, create_expert
 from trainer.batches import Augment, augment, n_batches
 
 log = logging.getLogger(__name__)
+
+#: Per-expert pretraining wall time, beside the weights, so a resumed run still reports what pretraining cost.
+TIMINGS = "timings.json"
 
 
 class PretrainSettings(BaseModel):
@@ -123,6 +127,7 @@ def pretrain_expert(
 class PretrainResult(BaseModel):
     files: dict[str, str] = Field(description="expert 'name-size' -> weights file")
     history: dict[str, list[float]] = Field(description="loss per epoch, per expert (empty when reused)")
+    expert_wall_s: dict[str, float] = Field(description="training time per expert, kept across resumed sessions")
     wall_s: float
 
 
@@ -134,17 +139,21 @@ def pretrain_experts(
     With `resume`, an expert whose weights file already exists is reused rather than trained again.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    timings_path = out_dir / TIMINGS
+    timings: dict[str, float] = json.loads(timings_path.read_text()) if resume and timings_path.exists() else {}
     files, history = {}, {}
     for i, spec in enumerate(config.experts):
         if spec.pretrained_dir or spec.hubert_config:
             continue
         key, path = f"{spec.name}-{spec.size}", weights_path(out_dir, spec)
         if not (resume and path.exists()):
+            start = time.perf_counter()
             expert, history[key] = pretrain_expert(spec, config, x, settings, seed + i)
             save_file({k: v.contiguous() for k, v in expert.state_dict().items()}, str(path))
+            timings[key] = time.perf_counter() - start
+            timings_path.write_text(json.dumps(timings))
         files[key] = str(path)
-    return PretrainResult(files=files, history=history, wall_s=time.perf_counter() - start)
+    return PretrainResult(files=files, history=history, expert_wall_s=timings, wall_s=sum(timings.values()))
 
 
 def load_pretrained_experts(model: EnECG, directory: Path) -> list[str]:
