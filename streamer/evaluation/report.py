@@ -88,10 +88,11 @@ ALARM_HEADER = ["condition", "episodes", "alarmed", "alarms", "true", "Se", "PPV
 
 
 def alarm_rows(ev: Evaluation) -> list[list[str]]:
+    """Conditions with a reference episode or an alarm (the JSON keeps all)."""
     return [
         [t["condition"], str(t["episodes"]), str(t["episodes_alarmed"]), str(t["alarms"]), str(t["alarms_true"]),
          _pct(t["se"]), _pct(t["ppv"]), _num(t["median_delay_s"])]
-        for t in ev.alarm_totals
+        for t in ev.alarm_totals if t["episodes"] or t["alarms"]
     ]  # fmt: skip
 
 
@@ -107,7 +108,7 @@ def _headline(ev: Evaluation) -> list[str]:
 
 def text_table(ev: Evaluation) -> str:
     lines = [*_headline(ev), "", *_grid(BEAT_HEADER, beat_rows(ev)), "", *_grid(STREAM_HEADER, stream_rows(ev))]
-    if ev.alarm_totals:
+    if alarm_rows(ev):
         lines += ["", *_grid(ALARM_HEADER, alarm_rows(ev))]
     if ev.training_efficiency:
         lines += ["", *_grid(EFFICIENCY_HEADER, efficiency_rows(ev.training_efficiency))]
@@ -200,7 +201,7 @@ def markdown(ev: Evaluation, plots: list[str], command: str | None = None) -> st
         *_md(STREAM_HEADER, stream_rows(ev)),
         "",
     ]
-    if ev.alarm_totals:
+    if alarm_rows(ev):
         lines += ["## Alarms against reference episodes", "", *_md(ALARM_HEADER, alarm_rows(ev)), ""]
     if ev.training_efficiency:
         lines += [
