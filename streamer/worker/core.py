@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.runtime import Runtime
-from streamer.assembly import Assembled, Assembler, AssemblerSettings
+from streamer.assembly import Assembled, Assembler, AssemblerSettings, StreamEvent
 from streamer.batcher import BatcherSettings, MicroBatcher, stack
 from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk
 from streamer.metrics import WorkerMetrics
@@ -56,6 +56,11 @@ class Core:
         self._ready: deque[list[Window]] = deque()
         self._tokens: dict[int, object | None] = {}  # id(window) -> the input message that completed it
         self._partition: dict[str, tuple[str, int]] = {}  # bed -> (topic, partition) it arrives on
+        # A bed's stream events (gap, stalled, leads) reach the engine only after the windows queued before
+        # them: the engine takes an event's time as the bed's "now" and would skip older windows as replayed.
+        self._queued: dict[str, int] = {}  # bed -> windows queued so far
+        self._concluded: dict[str, int] = {}  # bed -> windows through the engine so far
+        self._deferred: dict[str, deque[tuple[int, StreamEvent]]] = {}  # bed -> (windows to wait for, event)
 
     # ------------------------------------------------------------------------------------------- input
 
@@ -79,11 +84,25 @@ class Core:
     def _queue(self, assembled: Assembled, token: object | None, now: int) -> tuple[int, Outcome]:
         for window in assembled.windows:
             self._tokens[id(window)] = token
+            self._queued[window.bed_id] = self._queued.get(window.bed_id, 0) + 1
             full = self.batcher.add(window, now)
             if full is not None:
                 self._ready.append(full)
-        outcome = Outcome(alerts=[a for e in assembled.events for a in self.alarms.on_event(e, now)])
+        outcome = Outcome()
+        for event in assembled.events:
+            bed = event.bed_id
+            if self._concluded.get(bed, 0) < self._queued.get(bed, 0) or self._deferred.get(bed):
+                self._deferred.setdefault(bed, deque()).append((self._queued.get(bed, 0), event))
+            else:
+                outcome.alerts += self.alarms.on_event(event, now)
         return len(assembled.windows), outcome
+
+    def _release_events(self, bed: str, now: int) -> list[Alert]:
+        alerts: list[Alert] = []
+        waiting = self._deferred.get(bed)
+        while waiting and waiting[0][0] <= self._concluded.get(bed, 0):
+            alerts += self.alarms.on_event(waiting.popleft()[1], now)
+        return alerts
 
     # ---------------------------------------------------------------------------------------- batching
 
@@ -118,6 +137,9 @@ class Core:
             outcome.alerts.extend(alerts)
             if vitals is not None:  # None: a replayed window the bed's state already holds
                 outcome.vitals.append(vitals)
+            if window.bed_id in self._queued:  # (not forgotten meanwhile)
+                self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
+                outcome.alerts += self._release_events(window.bed_id, now)
         return outcome
 
     def act(self, action: AlertAction) -> list[Alert]:
@@ -142,6 +164,8 @@ class Core:
 
     def _forget(self, bed: str) -> None:
         self._partition.pop(bed, None)
+        for state in (self._queued, self._concluded, self._deferred):
+            state.pop(bed, None)
         self.assembler._beds.pop(bed, None)
         self.alarms.forget(bed)
         self.metrics.beds_active.set(len(self._partition))
