@@ -144,6 +144,8 @@ def _plots(ev: Evaluation, out_dir: Path) -> list[str]:
     scored = [r for r in ev.records if any(d.ec57 for d in r.detectors)]
     if scored:
         detectors = [d.name for d in scored[0].detectors]
+        values = [d.ec57["qrs"][m] or 0 for r in scored for d in r.detectors if d.ec57 for m in ("se", "ppv")]  # type: ignore[index]
+        low = max(0.0, min(values) - 0.01)  # zoomed: detectors differ in the last percent
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
         for k, metric in enumerate(("se", "ppv")):
             for i, name in enumerate(detectors):
@@ -151,7 +153,7 @@ def _plots(ev: Evaluation, out_dir: Path) -> list[str]:
                         for r in scored]  # fmt: skip
                 axes[k].bar([j + i * 0.25 for j in range(len(scored))], vals, width=0.25, label=name)
             axes[k].set_xticks([j + 0.25 for j in range(len(scored))], [r.record_id for r in scored])
-            axes[k].set(title=f"QRS {'Se' if metric == 'se' else '+P'} (EC57)", ylim=(0, 1.05))
+            axes[k].set(title=f"QRS {'Se' if metric == 'se' else '+P'} (EC57)", ylim=(low, 1.0 + (1 - low) * 0.05))
         axes[0].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out_dir / "evaluate-qrs.png", dpi=90)
