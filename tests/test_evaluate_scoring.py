@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streamer.evaluation.efficiency import find_training_report, training_efficiency
 from streamer.evaluation.reference import read_episode_sidecar, runs
 from streamer.evaluation.scoring import (
     hr_error,
@@ -90,3 +91,21 @@ def test_runs_and_episode_sidecars(tmp_path) -> None:
     ]
     assert read_episode_sidecar(tmp_path / "r2")[0].duration_s == 5.0
     assert read_episode_sidecar(tmp_path / "r3") is None
+
+
+def test_training_efficiency_rows_from_a_trainer_report(tmp_path) -> None:
+    def method(trainable: int, total: int, wall: float, auroc: float) -> dict:
+        training = {"trainable_params": trainable, "total_params": total, "wall_s": wall, "peak_rss_mb": 50.0}
+        test = {"rhythm_macro_auroc": auroc, "rhythm_macro_f1": 0.5, "hr_mae_bpm": 3.0, "windows": 96,
+                "qrs_windows": {"se": 0.99, "ppv": 0.98}}  # fmt: skip
+        return {"training": training, "synthetic_test": test}
+
+    report = {"methods": {"enecg": method(1_000, 100_000, 30.0, 0.9), "full-resnet": method(50_000, 50_000, 60, 0.8)}}
+    rows = training_efficiency(report)
+    assert [r["method"] for r in rows] == ["enecg", "full-resnet"]
+    assert rows[0]["trainable_params"] == 1_000 and rows[1]["wall_s"] == 60 and rows[0]["rhythm_macro_auroc"] == 0.9
+    assert rows[0]["data"] == "synthetic test windows, n=96"
+    (tmp_path / "bundle").mkdir()
+    assert find_training_report(tmp_path / "bundle") is None
+    (tmp_path / "report.json").write_text("{}")
+    assert find_training_report(tmp_path / "bundle") == tmp_path / "report.json"

@@ -19,13 +19,14 @@ from streamer.beats import BeatTimeline, pick_beats
 from streamer.cli.main import main
 from streamer.contract import decode_waveform
 from streamer.evaluation import evaluate, stream_record, synthetic_record
+from streamer.evaluation.report import write_report
 from streamer.evaluation.stream import T0_NS
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.spec import StreamSpec
 
 
 @pytest.mark.slow
-def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Path) -> None:
+def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Path, tmp_path: Path) -> None:
     """The beats collected from the engine's 30 s timeline equal those of a timeline that never forgets, fed the
     same windows' picks; one vitals record per window the assembler cuts; EC57 scores every reference beat."""
     manifest = read_manifest(worker_bundle)
@@ -57,6 +58,16 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Pa
     assert q["se"] > 0.5 and r.detectors[0].hr.windows > 20
     vt = next(s for s in r.alarm_scores if s["condition"] == "ventricular_tachycardia")
     assert vt["episodes"] == 1  # the scenario's 20 s of VT is the reference episode
+
+    md = write_report(ev, tmp_path, command="enecg evaluate ...")
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "evaluate.md",
+        "evaluate.json",
+        "evaluate-qrs.png",
+        "evaluate-hr.png",
+    }
+    assert "| synth:sinus-vt-sinus | enecg | " in md.read_text()
+    assert json.loads((tmp_path / "evaluate.json").read_text())["records"][0]["windows"] == r.windows
 
 
 def test_help_names_the_scoring() -> None:

@@ -71,7 +71,16 @@ def run(args: argparse.Namespace) -> int:
     except (BundleError, ValueError) as error:
         raise CommandError(str(error)) from error
     if args.report_dir:
-        md = write_report(result, args.report_dir, command=shlex.join(["enecg", *sys.argv[1:]]))
+        md = write_report(result, args.report_dir, command=_command(args))
         print(f"report: {md}", file=sys.stderr)
     print(result.model_dump_json(indent=1) if args.json else text_table(result))
     return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (for the report)."""
+    words = ["enecg", "evaluate", "--bundle", args.bundle, *args.records, "--backend", args.backend]
+    words += ["--skip-s", f"{args.skip_s:g}", "--chunk-ms", f"{args.chunk_ms:g}"] + (
+        [] if args.peers else ["--no-peers"]
+    )
+    return shlex.join(words)
