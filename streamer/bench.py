@@ -1,7 +1,7 @@
 """Streaming figures for the closing note: in-process pipeline capacity and end-to-end latency on the dev broker.
 
-- **Capacity**: beds served in real time per CPU core. The worker's `Core` (assembler with resampling, windows,
-  micro-batcher, model runtime, alarm engine) runs in this process on one thread over `beds` beds of real
+- **Capacity**: beds served in real time per CPU core. The worker's decode and `Core` (assembler with resampling,
+  windows, micro-batcher, model runtime, alarm engine) run in this process on one thread over `beds` beds of real
   MIT-BIH signal replayed as fast as possible; capacity = signal seconds processed per wall second.
 - **Latency**: a real worker (child process) on the embedded Tansu broker, `beds` beds replayed at real time.
   Per vitals record: broker timestamp of the record minus the signal time of its window's newest sample. At
@@ -77,12 +77,13 @@ def measure_capacity(
         BatcherSettings(max_batch=max_batch, max_delay_s=0.0),
     )
     config = ReplayConfig(beds=beds, duration_s=signal_s, speed=0, encoding="int16", chunk_ms=500)
-    chunks = [decode_waveform(e.value) for e in plan_replay([bench_recording(spec.leads[0])], config) if e.value]
-    assert all(isinstance(c, WaveformChunk) for c in chunks)
+    messages = [e.value for e in plan_replay([bench_recording(spec.leads[0])], config) if e.value]
     windows = 0
     started = time.perf_counter()
-    for chunk in chunks:
-        core.ingest(chunk, None, "bench", 0)  # type: ignore[arg-type]
+    for message in messages:  # decode included: it is per-message work of the worker
+        chunk = decode_waveform(message)
+        assert isinstance(chunk, WaveformChunk)
+        core.ingest(chunk, None, "bench", 0)
         while (batch := core.take_batch()) is not None:
             core.conclude(batch, core.predict(batch))
             windows += len(batch.windows)

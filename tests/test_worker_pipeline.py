@@ -6,13 +6,15 @@ One `enecg worker` child process per test (per-test topics and group); the repla
 from __future__ import annotations
 
 import asyncio
+import re
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from worker_support import bundle_spec, expected_windows, read_all, wait_for_vitals, worker_bundle_fixture  # noqa: F401 (fixture)
 
-from deploy.broker import DevBroker
+from deploy.broker import DevBroker, free_port
 from streamer.contract import DeadLetter, decode_record
 from streamer.replay.engine import replay
 from streamer.replay.plan import Faults, Gap, ReplayConfig
@@ -42,11 +44,17 @@ def test_bad_input_dead_letters_duplicates_reorder_gap(
     spec = bundle_spec(worker_bundle)
     expected = expected_windows(config, [recording], spec)
 
-    with WorkerProcess(kafka, topics, worker_bundle, tmp_path / "worker.log", group=f"g-{topics.waveform}") as worker:
+    port = free_port()
+    log = tmp_path / "worker.log"
+    group = f"g-{topics.waveform}"
+    with WorkerProcess(
+        kafka, topics, worker_bundle, log, group=group, extra_args=("--metrics-port", str(port))
+    ) as worker:
         summary = asyncio.run(replay([recording], config, kafka, topics.waveform))
         assert summary.corrupted > 0 and summary.duplicated > 0 and summary.reordered > 0 and summary.gap_chunks > 0
         vitals = asyncio.run(wait_for_vitals(kafka, topics.vitals, expected, timeout_s=60))
         assert worker.alive, worker.log_text()[-2000:]
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
 
     letters = [decode_record(r.value, DeadLetter) for r in asyncio.run(read_all(kafka, topics.deadletter))]
     assert len(letters) == summary.corrupted
@@ -62,3 +70,12 @@ def test_bad_input_dead_letters_duplicates_reorder_gap(
         gap_start = config.start_time_ns + round(gap.offset_s * 1e9)
         gap_end = gap_start + round(gap.seconds * 1e9)
         assert v.window_end_ns <= gap_start or v.window_start_ns >= gap_end - round(1e9)
+    assert metric(metrics, "enecg_dead_letters_total") == summary.corrupted
+    assert metric(metrics, "enecg_windows_total") >= len(seen)
+    assert metric(metrics, "enecg_beds_active") == config.beds
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} not exported"
+    return float(match[1])

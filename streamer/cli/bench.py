@@ -11,7 +11,7 @@ from streamer.cli.main import CommandError
 EXAMPLES = """examples:
   enecg bench --bundle models/bundles/default                 # capacity + latency at 100 beds (~2 min)
   enecg bench --bundle DIR --backend onnx --skip-latency --json
-  enecg bench --bundle DIR --beds 50 --duration 30
+  enecg bench --bundle DIR --beds 50 --duration 30 --chunk-ms 1000
 """
 
 
@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", choices=("torch", "onnx", "tensorrt"), default="torch", help="model runtime")
     parser.add_argument("--beds", type=int, default=100, help="beds for the latency run (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=40.0, help="latency run signal seconds (default: 40)")
+    parser.add_argument("--chunk-ms", type=float, default=250.0, help="latency run chunk length (default: 250)")
     parser.add_argument("--capacity-beds", type=int, default=32, help="beds for the capacity run (default: 32)")
     parser.add_argument("--capacity-signal", type=float, default=60.0, help="signal s per bed, capacity run")
     parser.add_argument("--skip-latency", action="store_true", help="capacity only (no broker, no worker)")
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.beds <= 2000 or not 5 <= args.duration <= 300:
         raise CommandError("--beds must be 1..2000 and --duration 5..300 s")
     capacity = measure_capacity(args.bundle, args.backend, args.capacity_beds, args.capacity_signal)
-    latency = None if args.skip_latency else measure_latency(args.bundle, args.backend, args.beds, args.duration)
+    latency = None
+    if not args.skip_latency:
+        latency = measure_latency(args.bundle, args.backend, args.beds, args.duration, args.chunk_ms)
     if args.json:
         print(json.dumps({"capacity": capacity.model_dump(), "latency": latency and latency.model_dump()}))
         return 0

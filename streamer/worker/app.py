@@ -31,12 +31,13 @@ from streamer.contract import AlertAction, DeadLetter, decode_record, decode_wav
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.config import WorkerConfig
-from streamer.worker.core import Core, Outcome
+from streamer.worker.core import Batch, Core, Outcome
 from streamer.worker.delivery import AckTracker, Ledger, committed_offsets, read_alerts, read_back
 from streamer.worker.transport import App
 
 log = logging.getLogger("streamer.worker")
 TICK_S = 0.5  # timer work (stalled beds, held chunks) at least this often
+MAX_BATCHES_IN_FLIGHT = 8  # batches whose outputs may await the broker's ack while the next one runs
 
 
 def faust_settings(kafka: KafkaSettings, config: WorkerConfig) -> dict[str, Any]:
@@ -65,7 +66,8 @@ def faust_settings(kafka: KafkaSettings, config: WorkerConfig) -> dict[str, Any]
         # Tansu holds JoinGroup for session_timeout / 2 and a fresh group's first member never leaves cleanly:
         # a 6 s session makes a worker ready in ~4.5 s instead of ~31 s (broker notes, defect 3). The fetch
         # wait is capped in streamer.worker.transport.
-        settings.update(broker_session_timeout=6.0, broker_heartbeat_interval=1.0)
+        # Its fetch cost grows with the number of separate writes (defect 6): let the producer batch a little.
+        settings.update(broker_session_timeout=6.0, broker_heartbeat_interval=1.0, producer_linger_ms=5)
     return settings
 
 
@@ -101,30 +103,48 @@ def create_app(
             letter.reason,
         )
 
-    async def publish(outcome: Outcome) -> None:
-        """Sends alerts (through the ledger) and vitals, and waits until the broker has them all."""
-        sends, sent = [], []
+    async def publish(outcome: Outcome) -> list[asyncio.Future]:
+        """Sends alerts (through the ledger) and vitals in order; returns the futures of the broker's acks."""
+        sends = []
         for alert in outcome.alerts:
             admitted = ledger.admit(alert)
             if admitted is None:
                 metrics.suppressed.inc()
                 continue
             sends.append(await alerts_out.send(key=admitted.bed_id.encode(), value=encode(admitted)))
-            sent.append(admitted)
-        for vitals in outcome.vitals:
-            sends.append(await vitals_out.send(key=vitals.bed_id.encode(), value=encode(vitals)))
-        await asyncio.gather(*sends)
-        for alert in sent:
-            ledger.record(alert)
-            metrics.alarms.labels(alert.condition, alert.priority.value, alert.state.value).inc()
+            ledger.record(admitted)  # a failed send crashes the worker; the restart reads the topic afresh
+            metrics.alarms.labels(admitted.condition, admitted.priority.value, admitted.state.value).inc()
             log.info(
                 "alert bed=%s condition=%s priority=%s state=%s alert_id=%s",
-                alert.bed_id,
-                alert.condition,
-                alert.priority.value,
-                alert.state.value,
-                alert.alert_id,
+                admitted.bed_id,
+                admitted.condition,
+                admitted.priority.value,
+                admitted.state.value,
+                admitted.alert_id,
             )
+        for vitals in outcome.vitals:
+            sends.append(await vitals_out.send(key=vitals.bed_id.encode(), value=encode(vitals)))
+        return sends
+
+    async def publish_and_wait(outcome: Outcome) -> None:
+        await asyncio.gather(*await publish(outcome))
+
+    in_flight = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
+    settling: set[asyncio.Task] = set()
+
+    async def settle(batch: Batch, sends: list[asyncio.Future]) -> None:
+        """Once the broker has a batch's outputs: acknowledge the inputs that completed its windows."""
+        try:
+            await asyncio.gather(*sends)
+            now = time.time_ns()
+            for window in batch.windows:
+                metrics.lag_ms.observe((now - window.arrival_ns) / 1e6)
+            for token in batch.tokens:
+                acks.window_done(token)
+        except Exception as error:  # the broker refused outputs: stop, inputs stay unacknowledged
+            await app.crash(error)
+        finally:
+            in_flight.release()
 
     # ---------------------------------------------------------------------------------- the pipeline
 
@@ -140,9 +160,23 @@ def create_app(
                 await dead_letter(item, event.key)
                 event.ack()
                 continue
-            n_windows, outcome = core.ingest(item, event, message.topic, message.partition)
+            try:
+                n_windows, outcome = core.ingest(item, event, message.topic, message.partition)
+            except Exception as error:  # a bug on one message must neither stop the worker nor lose the message
+                log.exception("chunk failed bed=%s seq=%d", item.bed_id, item.seq)
+                letter = DeadLetter(
+                    reason=f"worker error: {type(error).__name__}: {error}",
+                    original=event.value or b"",
+                    original_key=event.key,
+                    source_topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                )
+                await dead_letter(letter, event.key)
+                event.ack()
+                continue
             if outcome.alerts:
-                await publish(outcome)
+                await publish_and_wait(outcome)
             acks.hold(event, n_windows)
             if n_windows:
                 wake.set()
@@ -154,7 +188,7 @@ def create_app(
         next_tick = time.monotonic()
         while not app.should_stop:
             if time.monotonic() >= next_tick:
-                await publish(core.tick())
+                await publish_and_wait(core.tick())
                 next_tick = time.monotonic() + TICK_S
             batch = core.take_batch()
             if batch is None:
@@ -164,13 +198,11 @@ def create_app(
                     await asyncio.wait_for(wake.wait(), min(TICK_S, wait if wait is not None else TICK_S))
                 continue
             outputs = await loop.run_in_executor(executor, core.predict, batch)
-            outcome = core.conclude(batch, outputs)
-            await publish(outcome)
-            now = time.time_ns()
-            for window in batch.windows:
-                metrics.lag_ms.observe((now - window.arrival_ns) / 1e6)
-            for token in batch.tokens:
-                acks.window_done(token)
+            sends = await publish(core.conclude(batch, outputs))
+            await in_flight.acquire()  # the next batch runs while this one's outputs reach the broker
+            task = asyncio.ensure_future(settle(batch, sends))
+            settling.add(task)
+            task.add_done_callback(settling.discard)
 
     @app.agent(actions, name="actions")
     async def act(stream: faust.StreamT) -> None:
@@ -192,7 +224,7 @@ def create_app(
                 continue
             assert isinstance(action, AlertAction)
             if core.holds(action.bed_id):
-                await publish(Outcome(alerts=core.act(action)))
+                await publish_and_wait(Outcome(alerts=core.act(action)))
 
     # ------------------------------------------------------------------------------ partition changes
 
@@ -230,7 +262,7 @@ def create_app(
         for record in replayed:
             _, outcome = core.ingest(record.chunk, None, record.topic, record.partition)
             if outcome.alerts:
-                await publish(outcome)
+                await publish_and_wait(outcome)
             metrics.rebuilt_chunks.inc()
         wake.set()
         log.info(
