@@ -1,0 +1,104 @@
+"""The worker's pure parts, without a broker: Faust settings, the bed-partition assignor, the publication
+ledger and the ack tracker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+import pytest
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+
+from streamer.contract import Alert, AlertState, Priority, make_alert_id
+from streamer.settings import KafkaSettings
+from streamer.worker.app import faust_settings
+from streamer.worker.config import WorkerConfig
+from streamer.worker.delivery import AckTracker, Ledger
+from streamer.worker.transport import BedPartitionAssignor
+
+CONFIG = WorkerConfig(bundle=Path("unused"))
+
+
+def test_dev_broker_settings_apply_only_to_the_dev_broker() -> None:
+    dev = faust_settings(KafkaSettings(bootstrap_servers="127.0.0.1:9", dev_broker=True), CONFIG)
+    prod = faust_settings(KafkaSettings(bootstrap_servers="k1:9092,k2:9092"), CONFIG)
+    assert dev["broker_session_timeout"] == 6.0 and dev["broker_heartbeat_interval"] == 1.0
+    assert dev["consumer_auto_offset_reset"] == "earliest"
+    assert not {"broker_session_timeout", "broker_heartbeat_interval", "producer_linger_ms"} & set(prod)
+    assert prod["consumer_auto_offset_reset"] == "latest"
+    assert prod["broker"] == ["kafka://k1:9092", "kafka://k2:9092"]
+    assert "broker_credentials" not in prod
+
+
+def test_sasl_settings_reach_faust() -> None:
+    kafka = KafkaSettings(
+        bootstrap_servers="k:9093", security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+        sasl_username="svc", sasl_password="s3cret",
+    )  # fmt: skip
+    credentials = faust_settings(kafka, CONFIG)["broker_credentials"]
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.username == "svc" and credentials.password == "s3cret"
+
+
+class _Cluster:
+    def __init__(self, partitions: dict[str, int]) -> None:
+        self.partitions = partitions
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(self.partitions[topic]))
+
+
+@pytest.mark.parametrize("members", [1, 2, 3, 5])
+def test_assignor_keeps_a_partition_number_of_every_topic_on_one_member(members: int) -> None:
+    topics = ["wave", "actions"]
+    meta = {f"m{i}": ConsumerProtocolMemberMetadata(0, topics, b"") for i in range(members)}
+    assignment = BedPartitionAssignor.assign(_Cluster({"wave": 8, "actions": 8}), meta)  # type: ignore[arg-type]
+    owner: dict[int, str] = {}
+    for member, assigned in assignment.items():
+        for topic, partitions in assigned.assignment:
+            for p in partitions:
+                assert owner.setdefault(p, member) == member, f"partition {p} of {topic} split"
+    assert sorted(owner) == list(range(8))
+    counts = [sum(1 for m in owner.values() if m == member) for member in meta]
+    assert max(counts) - min(counts) <= 1
+
+
+def _alert(state: AlertState, seq: int, onset: int = 10**18, bed: str = "b1") -> Alert:
+    return Alert(
+        alert_id=make_alert_id(bed, "asystole", onset), bed_id=bed, condition="asystole", priority=Priority.high,
+        state=state, seq=seq, onset_time_ns=onset, event_time_ns=onset + seq,
+    )  # fmt: skip
+
+
+def test_ledger_drops_what_was_published_and_renames_a_re_raised_active_episode() -> None:
+    ledger = Ledger()
+    ledger.record(_alert(AlertState.raised, 0))
+    assert ledger.admit(_alert(AlertState.raised, 0)) is None  # published before the restart
+    later = 10**18 + 5 * 10**9  # the replay began after the onset: the engine sees a "new" onset
+    assert ledger.admit(_alert(AlertState.raised, 0, onset=later)) is None
+    renamed = ledger.admit(_alert(AlertState.cleared, 1, onset=later))
+    assert renamed is not None and renamed.alert_id == make_alert_id("b1", "asystole", 10**18)
+    assert renamed.seq == 1 and renamed.onset_time_ns == 10**18
+    ledger.record(renamed)
+    fresh = _alert(AlertState.raised, 0, onset=later + 60 * 10**9)  # after the clear: a new episode
+    assert ledger.admit(fresh) == fresh
+
+
+class _Event:
+    def __init__(self) -> None:
+        self.acked = 0
+
+    def ack(self) -> None:
+        self.acked += 1
+
+
+def test_ack_tracker_acks_an_input_once_all_its_windows_are_out() -> None:
+    tracker, quiet, busy = AckTracker(), _Event(), _Event()
+    tracker.hold(quiet, 0)
+    tracker.hold(busy, 2)
+    assert quiet.acked == 1 and busy.acked == 0
+    tracker.window_done(busy)
+    assert busy.acked == 0
+    tracker.window_done(busy)
+    tracker.window_done(None)  # a rebuilt window: its input was committed before
+    assert busy.acked == 1 and len(tracker) == 0
