@@ -31,6 +31,7 @@ from trainer.datasets import (
 from trainer.evaluate import record_metrics, window_metrics
 from trainer.finetune import Method, finetune
 from trainer.pretrain import pretrain_experts
+from trainer.rate_bands import rate_band_windows
 from trainer.recipes import Recipe
 from trainer.report import key_metrics, write_report
 from trainer.synth.windows import synth_windows
@@ -84,6 +85,10 @@ def load_data(recipe: Recipe, seed: int, data_paths: list[Path]) -> Data:
     train = synth_windows(recipe.synthetic_train, spec, seed * 10 + 1)
     val = synth_windows(recipe.synthetic_val, spec, seed * 10 + 2)
     test = synth_windows(recipe.synthetic_test, spec, seed * 10 + 3)
+    if recipe.rate_bands:
+        train = concat_windows([train, rate_band_windows(recipe.rate_bands, spec, seed * 10 + 4)])
+        val_bands = tuple(b.model_copy(update={"windows": max(1, b.windows // 8)}) for b in recipe.rate_bands)
+        val = concat_windows([val, rate_band_windows(val_bands, spec, seed * 10 + 5)])
     real_test = None
     train_records: list[str] = []
     summary: dict[str, object] = {

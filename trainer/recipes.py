@@ -4,7 +4,7 @@
   2-core CPU. Tests and the streaming worker's tests build it with `build_ci_bundle`.
 - `default`: the shipped bundle. Base-size hubert and resnet experts and a tiny patch expert (all three base
   would be ~20.4 MB of fp32 weights, over the 20 MB limit), trained on synthetic data only so that every real
-  record stays held out for evaluation.
+  record stays held out for evaluation; extra fast AF and sinus tachycardia windows (`trainer.rate_bands`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.config import EnECGConfig, ExpertSpec, InputSpec
 from trainer.finetune import FinetuneSettings, Method
 from trainer.pretrain import PretrainSettings
+from trainer.rate_bands import RateBand
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -30,6 +31,9 @@ class Recipe(BaseModel):
     synthetic_train: int = Field(ge=1, description="synthetic training windows")
     synthetic_val: int = Field(ge=1, description="synthetic validation windows (other patients)")
     synthetic_test: int = Field(ge=1, description="synthetic held-out test windows (other patients)")
+    rate_bands: tuple[RateBand, ...] = Field(
+        (), description="extra synthetic rhythms at chosen rate bands (train; an eighth as many for validation)"
+    )
     real_fractions: dict[str, float] = Field(
         {"train": 0.7, "val": 0.15, "test": 0.15}, description="split of --data records by record/patient group"
     )
@@ -72,6 +76,10 @@ DEFAULT = Recipe(
     synthetic_train=4096,
     synthetic_val=512,
     synthetic_test=1024,
+    rate_bands=(
+        RateBand(rhythm="af", windows=768, hr_bpm=(90.0, 180.0)),
+        RateBand(rhythm="sinus_tachycardia", windows=256, hr_bpm=(100.0, 160.0)),
+    ),
     pretrain=PretrainSettings(epochs=2, batch_size=64),
     finetune=FinetuneSettings(epochs=5, batch_size=32, lr=2e-3, patience=2),
     compare=(
