@@ -119,20 +119,27 @@ def measure_latency(
     config = ReplayConfig(beds=beds, duration_s=duration_s, speed=1.0, encoding="int16", chunk_ms=chunk_ms)
     recording = bench_recording(spec.leads[0])
 
-    async def run(kafka) -> list[float]:
-        await replay([recording], config, kafka, topics.waveform)
-        await asyncio.sleep(5.0)
-        lags = []
-        async for record in tail(kafka, topics.vitals, idle_timeout_s=2.0):
-            vitals = decode_record(record.value, Vitals)
-            assert isinstance(vitals, Vitals)
-            lags.append(record.timestamp - vitals.window_end_ns / 1e6)
-        return lags
+    async def run(kafka) -> tuple[list[float], int]:
+        # signal time starts now, so a sample's signal time is the wall time it is produced at
+        timed = config.model_copy(update={"start_time_ns": time.time_ns()})
+        await replay([recording], timed, kafka, topics.waveform)
+        lags: list[float] = []
+        for _ in range(60):  # until the worker has caught up: no new vitals for a few seconds
+            await asyncio.sleep(3.0)
+            seen = len(lags)
+            lags = []
+            async for record in tail(kafka, topics.vitals, idle_timeout_s=2.0):
+                vitals = decode_record(record.value, Vitals)
+                assert isinstance(vitals, Vitals)
+                lags.append(record.timestamp - vitals.window_end_ns / 1e6)
+            if lags and len(lags) == seen:
+                break
+        return lags, len(lags)
 
     with DevBroker(topics=topics, log_path=workdir / "tansu.log") as broker:
         kafka = broker.kafka_settings()
         with WorkerProcess(kafka, topics, bundle, workdir / "worker.log", backend=backend):
-            lags = np.asarray(asyncio.run(run(kafka)))
+            lags = np.asarray(asyncio.run(run(kafka))[0])
     if lags.size == 0:
         raise RuntimeError(f"no vitals came out of the worker; see {workdir / 'worker.log'}")
     return Latency(
