@@ -9,12 +9,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from worker_support import bundle_spec, expected_windows, read_all, wait_for_vitals, worker_bundle_fixture  # noqa: F401 (fixture)
+from worker_support import (  # noqa: F401 (fixture)
+    bundle_spec,
+    expected_windows,
+    read_all,
+    reference_alerts,
+    wait_for_vitals,
+    worker_bundle_fixture,
+)
 
 from deploy.broker import DevBroker
 from streamer.contract import Alert, Vitals, decode_record
 from streamer.replay.engine import replay
 from streamer.replay.plan import ReplayConfig
+from streamer.replay.scenarios import scenario_recording
 from streamer.replay.sources import load_recording
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.process import WorkerProcess
@@ -43,19 +51,27 @@ def assert_complete_once(vitals: list[Vitals], alerts: list[Alert], expected: di
 def test_crash_and_restart_loses_nothing_and_alerts_nothing_twice(
     broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, worker_bundle: Path, fixtures_dir: Path, tmp_path
 ) -> None:
-    recording = load_recording(fixtures_dir / "mitdb" / "101").select_leads(["MLII"])
+    """SIGKILL mid-stream, then a fresh worker: every window's vitals and every alert an uninterrupted run
+    derives from the same input arrive (latched alarms raised before the crash included), none twice."""
+    recordings = [
+        scenario_recording("brady", sample_rate_hz=250.0, leads=["II"]),
+        scenario_recording("sinus-vt-sinus", sample_rate_hz=250.0, leads=["II"]),
+        load_recording(fixtures_dir / "mitdb" / "101").select_leads(["MLII"]),
+    ]
     config = ReplayConfig(beds=3, duration_s=60, speed=5, encoding="int16", chunk_ms=500, seed=3)
-    expected = expected_windows(config, [recording], bundle_spec(worker_bundle))
+    expected = expected_windows(config, recordings, bundle_spec(worker_bundle))
+    expected_alerts = {(a.alert_id, a.state.value, a.seq) for a in reference_alerts(worker_bundle, recordings, config)}
+    assert expected_alerts, "the reference run raised nothing: the test would prove little"
     group = f"g-{topics.waveform}"
     log = tmp_path / "worker.log"
 
     async def scenario() -> None:
         first = WorkerProcess(kafka, topics, worker_bundle, log, group=group)
         await asyncio.to_thread(first.start)
-        sending = asyncio.create_task(replay([recording], config, kafka, topics.waveform))
-        await asyncio.sleep(5)  # ~25 s of signal in: windows out, offsets committed, more in flight
+        sending = asyncio.create_task(replay(recordings, config, kafka, topics.waveform))
+        await asyncio.sleep(6.5)  # ~32 s of signal in: alarms raised, offsets committed, more in flight
         first.kill()
-        await asyncio.sleep(2)
+        await asyncio.sleep(1)
         second = WorkerProcess(kafka, topics, worker_bundle, log, group=group)
         await asyncio.to_thread(second.start)
         try:
@@ -67,7 +83,10 @@ def test_crash_and_restart_loses_nothing_and_alerts_nothing_twice(
             second.stop()
 
     asyncio.run(scenario())
-    assert_complete_once(*published(kafka, topics), expected)
+    vitals, alerts = published(kafka, topics)
+    assert_complete_once(vitals, alerts, expected)
+    got = {(a.alert_id, a.state.value, a.seq) for a in alerts if a.condition != "signal_lost"}
+    assert got == expected_alerts
 
 
 def test_two_workers_split_beds_and_take_over(

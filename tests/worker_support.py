@@ -64,3 +64,32 @@ def expected_windows(config: ReplayConfig, recordings: list, spec: StreamSpec) -
     for window in assembler.tick(10**19).windows:  # held chunks released, as the worker's timer does
         ends.setdefault(window.bed_id, set()).add(window.window_end_ns)
     return ends
+
+
+def reference_alerts(bundle: Path, recordings: list, config: ReplayConfig) -> list:
+    """The alerts an uninterrupted worker derives from exactly what the replay sends (in process, no broker);
+    `signal_lost` is left out: a stall depends on wall-clock silences, not on the input."""
+    from models.bundle import read_manifest
+    from models.runtime import open_runtime
+    from streamer.batcher import BatcherSettings
+    from streamer.metrics import WorkerMetrics
+    from streamer.worker.alarms import AlarmStage
+    from streamer.worker.core import Core
+
+    manifest = read_manifest(bundle)
+    spec = StreamSpec.of(manifest.input)
+    core = Core(
+        open_runtime(bundle, "torch"),
+        AlarmStage(spec, manifest.thresholds, manifest.model_version),
+        WorkerMetrics(),
+        BatcherSettings(max_batch=32, max_delay_s=0.0),
+    )
+    alerts = []
+    for event in plan_replay(recordings, config):
+        chunk = decode_waveform(event.value) if event.value else None
+        if not isinstance(chunk, WaveformChunk):
+            continue
+        alerts += core.ingest(chunk, None, "reference", 0)[1].alerts
+        while (batch := core.take_batch()) is not None:
+            alerts += core.conclude(batch, core.predict(batch)).alerts
+    return [a for a in alerts if a.condition != "signal_lost"]
