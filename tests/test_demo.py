@@ -25,12 +25,14 @@ def test_demo_sources_cover_records_and_scenarios_on_the_bundle_lead() -> None:
 
 def test_summary_lines_say_expected_and_raised() -> None:
     raised = RaisedAlert(condition="asystole", priority="high", state="raised", at_s=33.0, onset_s=30.5, alert_id="x")
-    summary = DemoSummary(
-        bundle="b", bundle_note="n", speed=4, wall_s=80,
-        beds=[BedSummary(bed_id="bed-1", source="s", expected="asystole", labelled_onsets=[], alerts=[raised])],
-    )  # fmt: skip
+    lost = RaisedAlert(condition="signal_lost", priority="technical", state="raised", at_s=60, onset_s=60, alert_id="y")
+    bed = BedSummary(
+        bed_id="bed-1", source="s", expected="asystole", labelled_onsets=[], stream_s=60, alerts=[raised, lost]
+    )
+    summary = DemoSummary(bundle="b", bundle_note="n", speed=4, wall_s=80, beds=[bed])
     text = "\n".join(expected_lines(summary))
     assert "expected: asystole" in text and "asystole (high) at 33 s" in text
+    assert "replay ended at 60 s" in text and "signal_lost (technical) at" not in text
 
 
 @pytest.mark.broker
