@@ -156,9 +156,10 @@ def create_app(
             item = decode_waveform(
                 event.value, key=event.key, topic=message.topic, partition=message.partition, offset=message.offset
             )
+            where = (message.topic, message.partition)
             if isinstance(item, DeadLetter):
                 await dead_letter(item, event.key)
-                event.ack()
+                acks.hold(event, 0, where)
                 continue
             try:
                 n_windows, outcome = core.ingest(item, event, message.topic, message.partition)
@@ -173,11 +174,11 @@ def create_app(
                     offset=message.offset,
                 )
                 await dead_letter(letter, event.key)
-                event.ack()
+                acks.hold(event, 0, where)
                 continue
             if outcome.alerts:
                 await publish_and_wait(outcome)
-            acks.hold(event, n_windows)
+            acks.hold(event, n_windows, where)
             if n_windows:
                 wake.set()
 
@@ -185,9 +186,11 @@ def create_app(
     async def infer() -> None:
         """The micro-batcher's flush loop: a batch at max size or max delay, the model in a thread."""
         loop = asyncio.get_running_loop()
-        next_tick = time.monotonic()
-        while not app.should_stop:
-            if time.monotonic() >= next_tick:
+        next_tick = quiet_until = time.monotonic()
+        while True:  # also while Faust stops: it waits for in-flight inputs to be acknowledged, then cancels us
+            if app.rebalancing or app.should_stop:  # consumption pauses: silence is ours, not the beds'
+                quiet_until = time.monotonic() + core.assembler.settings.stall_s + TICK_S
+            if time.monotonic() >= max(next_tick, quiet_until):
                 await publish_and_wait(core.tick())
                 next_tick = time.monotonic() + TICK_S
             batch = core.take_batch()
@@ -228,27 +231,21 @@ def create_app(
 
     # ------------------------------------------------------------------------------ partition changes
 
-    held: set[TopicPartition] = set()
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender: faust.App, revoked: set, **_: Any) -> None:
-        beds = core.drop_partitions((tp.topic, tp.partition) for tp in revoked)
-        ledger.forget_beds(beds)
-        gone = {TopicPartition(tp.topic, tp.partition) for tp in revoked} & held
-        held.difference_update(gone)
-        if gone:
-            log.info("partitions revoked %s beds_dropped=%d", sorted(tp.partition for tp in gone), len(beds))
+    held: set[TopicPartition] = set()  # input partitions whose beds' state this worker keeps
 
     async def on_assigned(assigned: set) -> None:
-        """Rebuild newly assigned beds: published alerts into the ledger, then replay before the commit."""
-        new = {
-            TopicPartition(tp.topic, tp.partition)
-            for tp in assigned
-            if tp.topic != topics.actions and TopicPartition(tp.topic, tp.partition) not in held
-        }
-        held.update(TopicPartition(tp.topic, tp.partition) for tp in assigned)
+        """Kafka's eager rebalance revokes every partition and then assigns anew: beds of partitions assigned
+        again keep their state, the others' state is dropped, and new partitions are rebuilt (delivery.py)."""
+        now_held = {TopicPartition(tp.topic, tp.partition) for tp in assigned if tp.topic != topics.actions}
+        gone, new = held - now_held, now_held - held
+        held.clear()
+        held.update(now_held)
+        if gone:
+            beds = core.drop_partitions((tp.topic, tp.partition) for tp in gone)
+            ledger.forget_beds(beds)
+            log.info("partitions revoked %s beds_dropped=%d", sorted(tp.partition for tp in gone), len(beds))
         if not new:
-            log.info("partitions assigned new=[]")
+            log.info("partitions assigned new=[] kept=%s", sorted(tp.partition for tp in now_held))
             return
         started = time.monotonic()
         published = await read_alerts(kafka, topics.alerts, config.alerts_lookback)

@@ -7,6 +7,7 @@ message (`token`) that completed it, so the Kafka edge can acknowledge an input 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -90,6 +91,11 @@ class Core:
                 self._ready.append(full)
         outcome = Outcome()
         for event in assembled.events:
+            if event.kind == "stalled":
+                # The assembler dates a stall's end by wall-clock silence added to signal time; the engine takes
+                # an event's end as the bed's "now" and would skip the next real windows as replayed. Signal
+                # time does not advance without signal: the stall ends where the last sample did.
+                event = dataclasses.replace(event, end_ns=event.start_ns)
             bed = event.bed_id
             if self._concluded.get(bed, 0) < self._queued.get(bed, 0) or self._deferred.get(bed):
                 self._deferred.setdefault(bed, deque()).append((self._queued.get(bed, 0), event))

@@ -5,9 +5,10 @@ is used; only committed offsets and the high watermark that fetch responses carr
 
 1. **Commit after publish.** The waveform stream runs with manual acks. A chunk is acknowledged to Faust only
    once the outputs of every window it completed (alerts and vitals) were acknowledged by the broker
-   (`AckTracker`); a chunk that completed no window is acknowledged at once. Faust commits the highest offset
-   below which everything is acknowledged, so after a crash every window whose outputs might be missing is
-   re-derived from the input topic.
+   (`AckTracker`); a chunk that completed no window is acknowledged as soon as everything before it in its
+   partition is (acks go out in offset order: Faust's first commit of a partition would otherwise skip
+   messages still in flight). Faust commits the highest offset below which everything is acknowledged, so
+   after a crash every window whose outputs might be missing is re-derived from the input topic.
 2. **Bounded replay on assignment.** Bed state (buffers, window positions, alarm persistence) lives in memory
    with the partition. When a worker is given a waveform partition that has a committed offset `c`, it reads
    the records before `c` back (`read_back`: doubling the span until every bed seen has one window plus a
@@ -27,8 +28,10 @@ Vitals are idempotent per (bed_id, window_start_ns) and may be re-published afte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -120,31 +123,50 @@ class Ledger:
 # ---------------------------------------------------------------------------------------- acks to Faust
 
 
+@dataclass
+class _Held:
+    event: Any
+    windows_left: int
+
+
 class AckTracker:
-    """Acknowledges an input message once every window it completed has its outputs on the broker."""
+    """Acknowledges input messages once every window they completed has its outputs on the broker, and in
+    offset order per partition: Faust commits "the highest offset with everything below acknowledged", but
+    for a partition's first commit it assumes the acknowledged offsets begin at the start, so an
+    out-of-order ack there would commit past a message still in flight."""
 
     def __init__(self) -> None:
-        self._outstanding: dict[int, list] = {}  # id(event) -> [event, windows left]
+        self._queues: dict[Hashable, deque[_Held]] = {}  # partition -> held messages, in offset order
+        self._held: dict[int, tuple[Hashable, _Held]] = {}  # id(event) -> (partition, entry)
 
-    def hold(self, event: object, n_windows: int) -> None:
-        if n_windows <= 0:
-            event.ack()  # type: ignore[attr-defined]
+    def hold(self, event: Any, n_windows: int, partition: Hashable) -> None:
+        """Call in consumption order; `n_windows` = windows this message completed (0: done already)."""
+        entry = _Held(event, n_windows)
+        self._queues.setdefault(partition, deque()).append(entry)
+        if n_windows > 0:
+            self._held[id(event)] = (partition, entry)
         else:
-            self._outstanding[id(event)] = [event, n_windows]
+            self._release(partition)
 
-    def window_done(self, event: object | None) -> None:
+    def window_done(self, event: Any | None) -> None:
         if event is None:  # a window re-derived while rebuilding: its input is committed already
             return
-        entry = self._outstanding.get(id(event))
-        if entry is None:
+        found = self._held.get(id(event))
+        if found is None:
             return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self._outstanding[id(event)]
-            entry[0].ack()
+        partition, entry = found
+        entry.windows_left -= 1
+        if entry.windows_left <= 0:
+            del self._held[id(event)]
+            self._release(partition)
+
+    def _release(self, partition: Hashable) -> None:
+        queue = self._queues[partition]
+        while queue and queue[0].windows_left <= 0:
+            queue.popleft().event.ack()
 
     def __len__(self) -> int:
-        return len(self._outstanding)
+        return sum(len(q) for q in self._queues.values())
 
 
 # ------------------------------------------------------------------------------------ reading back (Kafka)
