@@ -1,5 +1,7 @@
-"""Decision thresholds chosen on the validation windows (never on test data): the F1-best per label.
+"""Decision thresholds chosen on the validation windows (never on test data).
 
+Most labels: the F1-best threshold. Lethal rhythms (high-priority, latching alarms): the lowest threshold, not
+below 0.5, whose validation +P reaches 95 % -- a false lethal alarm costs more than a late one (alarm fatigue).
 A label with too few validation positives keeps 0.5; QRS beat picking keeps its fixed defaults.
 """
 
@@ -8,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from models.enecg import EnECG
-from models.tasks import ECTOPY_LABELS, RHYTHM_LABELS
+from models.tasks import ECTOPY_LABELS, LETHAL_RHYTHMS, RHYTHM_LABELS
 from trainer.beats import QRS_PEAK, REFRACTORY_S
 from trainer.datasets import LabelledWindows
 from trainer.evaluate import Thresholds, predict
 
 GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
 MIN_POSITIVES = 5
+LETHAL_MIN_PPV = 0.95
+LETHAL_FLOOR = 0.5
 
 
 def best_f1_threshold(y: np.ndarray, prob: np.ndarray) -> float:
@@ -29,15 +33,27 @@ def best_f1_threshold(y: np.ndarray, prob: np.ndarray) -> float:
     return float(GRID[best[np.argmin(np.abs(GRID[best] - 0.5))]])
 
 
+def precise_threshold(y: np.ndarray, prob: np.ndarray, min_ppv: float = LETHAL_MIN_PPV) -> float:
+    """The lowest grid threshold >= LETHAL_FLOOR with +P >= min_ppv (the highest grid value if none reaches it)."""
+    y = y.astype(bool)
+    grid = GRID[GRID >= LETHAL_FLOOR]
+    if y.sum() < MIN_POSITIVES:
+        return 0.5
+    pred = prob[None, :] >= grid[:, None]  # (g, n)
+    ppv = (pred & y).sum(axis=1) / np.maximum(pred.sum(axis=1), 1)
+    ok = np.flatnonzero((ppv >= min_ppv) & pred.any(axis=1))
+    return float(grid[ok[0]] if len(ok) else grid[-1])
+
+
 def tune_thresholds(model: EnECG, val: LabelledWindows) -> Thresholds:
     out = predict(model, val.x)
 
-    def pick(y: np.ndarray, p: np.ndarray, mask: np.ndarray) -> float:
-        return best_f1_threshold(y[mask] > 0.5, p[mask])
+    def pick(y: np.ndarray, p: np.ndarray, mask: np.ndarray, lethal: bool = False) -> float:
+        return (precise_threshold if lethal else best_f1_threshold)(y[mask] > 0.5, p[mask])
 
     return {
         "rhythm": {
-            k: pick(val.rhythm[:, j], out["rhythm_prob"][:, j], val.rhythm_mask[:, j])
+            k: pick(val.rhythm[:, j], out["rhythm_prob"][:, j], val.rhythm_mask[:, j], k in LETHAL_RHYTHMS)
             for j, k in enumerate(RHYTHM_LABELS)
         },
         "ectopy": {
