@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inputs.add_argument("--topic-pattern", help="regex of waveform topics, e.g. 'ward\\d+\\.waveform'")
     parser.add_argument("--max-batch", type=int, default=32, help="windows per model call (default: %(default)s)")
     parser.add_argument("--max-delay-ms", type=float, default=100.0, help="max wait of a window (default: 100)")
+    parser.add_argument("--threads", type=int, default=1, help="inference threads (default: %(default)s)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     parser.add_argument("--log-level", dest="worker_log_level", default="info", help="worker log level")
     parser.set_defaults(func=run)
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             max_batch=args.max_batch,
             max_delay_ms=args.max_delay_ms,
             metrics_port=args.metrics_port,
+            threads=args.threads,
         )
     except ValidationError as error:
         raise CommandError(str(error).replace("\n", " ")) from None

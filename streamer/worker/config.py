@@ -22,6 +22,9 @@ class WorkerConfig(BaseModel):
     waveform_pattern: str | None = Field(None, description="regex of input topics, instead of a list")
     max_batch: int = Field(32, ge=1, le=1024, description="windows per inference call at most")
     max_delay_ms: float = Field(100.0, ge=0, le=10_000, description="oldest window waits at most this long")
+    threads: int = Field(
+        1, ge=1, le=64, description="inference threads; 1 leaves the other cores to Faust, the broker and peers"
+    )
     metrics_port: int | None = Field(None, ge=0, lt=65536, description="Prometheus /metrics port; None = off")
     rebuild_margin_s: float = Field(
         30.0, ge=0, description="signal replayed on assignment beyond one window (buffers, beat timeline)"

@@ -23,7 +23,11 @@ log = logging.getLogger("streamer.worker")
 def build_app(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig) -> tuple[faust.App, Core]:
     """Opens the bundle's runtime and wires the app (raises BundleError / ValueError on a bad bundle)."""
     manifest = read_manifest(config.bundle)
-    runtime = open_runtime(config.bundle, config.backend)
+    if config.backend == "torch":
+        import torch
+
+        torch.set_num_threads(config.threads)  # oversubscribed intra-op threads starve the event loop
+    runtime = open_runtime(config.bundle, config.backend, threads=config.threads if config.backend == "onnx" else None)
     metrics = WorkerMetrics()
     core = Core(
         runtime,
