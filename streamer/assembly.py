@@ -169,7 +169,7 @@ class _Bed:
             if abs(jump) > self._tolerance_ns(chunk) or (
                 self.segment is not None and self.segment.fs_in != chunk.sample_rate_hz
             ):
-                out.windows += self._close(arrival_ns)
+                out.windows += self.close_segment(arrival_ns)
                 if jump > 0:
                     self.counters.gaps += 1
                     out.events.append(
@@ -179,7 +179,7 @@ class _Bed:
         self.last_end_ns = end
         rows = self._select_leads(chunk)
         if rows is None:
-            out.windows += self._close(arrival_ns)
+            out.windows += self.close_segment(arrival_ns)
             if self.leads_missing_since is None:
                 self.leads_missing_since = start
             missing = [lead for lead in self.spec.leads if lead not in {canonical_lead(n) for n in chunk.leads}]
@@ -199,7 +199,7 @@ class _Bed:
         self.counters.windows += len(out.windows)
         return out
 
-    def _close(self, arrival_ns: int) -> list[Window]:
+    def close_segment(self, arrival_ns: int) -> list[Window]:
         if self.segment is None:
             return []
         windows = self.segment.close(arrival_ns)
@@ -266,9 +266,23 @@ class Assembler:
                 )
         return out
 
+    def close(self, bed_id: str, arrival_ns: int) -> Assembled:
+        """The bed's stream ends here (a record's end): held chunks are used and the open segment is closed, so
+        the resampler's tail (its filter delay) comes out and the last full windows are cut, as before a gap."""
+        bed = self._beds.get(bed_id)
+        if bed is None:
+            return Assembled()
+        out = bed.release_all(arrival_ns)
+        out.windows += bed.close_segment(arrival_ns)
+        return out
+
+    def forget(self, bed_id: str) -> None:
+        """Drops the bed's state (it moved to another worker); a later chunk starts afresh."""
+        self._beds.pop(bed_id, None)
+
     def forget_idle(self, now_ns: int) -> list[str]:
         """Drops beds silent for ``idle_timeout_s`` (their state is gone; a later chunk starts afresh)."""
         idle = [b for b, bed in self._beds.items() if now_ns - bed.last_arrival_ns > self.settings.idle_timeout_s * 1e9]
         for bed_id in idle:
-            del self._beds[bed_id]
+            self.forget(bed_id)
         return idle

@@ -246,3 +246,27 @@ def test_memory_per_bed_is_bounded():
     assert bed.segment is not None
     assert bed.segment.cutter._buf.shape[1] <= SPEC.n_samples + 3 * 250
     assert len(bed.recent) <= 64 and not bed.pending
+
+
+def test_close_cuts_the_last_windows_as_a_gap_would_and_forget_drops_the_bed():
+    fs = 360.0
+    stream = chunks(ecg_like(8, fs), fs)
+    assembler = Assembler(SPEC)
+    windows, _ = run(assembler, stream)
+    assert [(w.window_end_ns - T0) // NS for w in windows] == [5, 6, 7]  # 8 s waits for the resampler's tail
+    closed = assembler.close("bed-1", T0)
+    assert [(w.window_end_ns - T0) // NS for w in closed.windows] == [8] and closed.events == []
+    after_gap = chunks(ecg_like(1, fs), fs, t0=T0 + 11 * NS, seq0=len(stream))
+    gap_windows, _ = run(Assembler(SPEC), stream + after_gap)
+    np.testing.assert_array_equal(closed.windows[0].signal, gap_windows[3].signal)  # what a gap flushes
+    assert assembler.close("bed-1", T0).windows == [] and assembler.close("no-such-bed", T0).windows == []
+    assembler.forget("bed-1")
+    assert assembler.beds == []
+
+
+def test_close_uses_held_chunks():
+    stream = chunks(ecg_like(8, 360.0), 360.0)
+    assembler = Assembler(SPEC, AssemblerSettings(reorder_chunks=10))
+    run(assembler, stream[:-2] + stream[-1:])  # the second-last chunk never comes: the last one is held
+    closed = assembler.close("bed-1", T0)
+    assert [(e.kind, e.start_ns) for e in closed.events] == [("gap", stream[-2].start_time_ns)]

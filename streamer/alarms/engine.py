@@ -215,6 +215,11 @@ class AlarmEngine:
     def forget(self, bed_id: str) -> None:
         self._beds.pop(bed_id, None)
 
+    def timeline(self, bed_id: str) -> BeatTimeline | None:
+        """The bed's beat timeline (its recent beats; None for a bed the engine does not hold)."""
+        bed = self._beds.get(bed_id)
+        return bed.timeline if bed else None
+
     def active_alerts(self, bed_id: str) -> dict[str, str]:
         """condition -> alert_id of the bed's alarms not yet cleared."""
         bed = self._beds.get(bed_id)

@@ -17,7 +17,6 @@ import numpy as np
 
 from models.bundle import Manifest
 from models.runtime import Runtime
-from streamer.assembly import Assembled
 from streamer.batcher import BatcherSettings
 from streamer.contract import Alert, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
@@ -61,30 +60,20 @@ class EngineStage(AlarmStage):
         self._collect(bed_id, None)
 
     def _collect(self, bed_id: str, upto_ns: int | None) -> None:
-        bed = self.engine._beds.get(bed_id)  # the engine keeps its timeline private; see the module docstring
-        if bed is None:
+        timeline = self.engine.timeline(bed_id)
+        if timeline is None:
             return
         if upto_ns is not None:
-            upto_ns -= bed.timeline.dedup_ns
+            upto_ns -= timeline.dedup_ns
         frontier = self._frontier_ns.get(bed_id, -1)
         fresh = [
-            b.time_ns for b in bed.timeline.beats if b.time_ns >= frontier and (upto_ns is None or b.time_ns < upto_ns)
+            b.time_ns for b in timeline.beats if b.time_ns >= frontier and (upto_ns is None or b.time_ns < upto_ns)
         ]
         self.beats_ns.extend(fresh)
         if upto_ns is not None:
             self._frontier_ns[bed_id] = upto_ns
         elif fresh:
             self._frontier_ns[bed_id] = fresh[-1] + 1
-
-
-def _end_of_stream(core: Core, bed_id: str) -> None:
-    """The record ends here: the assembler closes the bed's segment, so the resampler's tail (its filter delay)
-    comes out and the last full windows are cut, as they are before a gap. Neither `Core` nor `Assembler` has a
-    public end-of-stream call yet (a live bed never ends), hence the private calls."""
-    bed = core.assembler._beds.get(bed_id)
-    if bed is not None:
-        now = time.time_ns()
-        core._queue(Assembled(windows=bed._close(now)), None, now)
 
 
 @dataclass
@@ -138,9 +127,9 @@ def stream_record(
         _, outcome = core.ingest(chunk, None, "evaluate", 0)
         out.alerts += outcome.alerts
         out.chunks += 1
-        if len(core.batcher) >= max_batch or core._ready:
+        if core.batch_full:
             drain()
-    _end_of_stream(core, chunk.bed_id)
+    out.alerts += core.end_of_stream(chunk.bed_id).alerts
     drain()
     stage.finish(chunk.bed_id)
     out.wall_s = time.perf_counter() - started

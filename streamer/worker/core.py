@@ -82,6 +82,13 @@ class Core:
             self._forget(bed)
         return outcome
 
+    def end_of_stream(self, bed_id: str) -> Outcome:
+        """The bed's stream ends here (a record's end; a live bed never ends): its last windows are cut and
+        queued for `take_batch`; returns the alerts of any stream events that came with them."""
+        now = time.time_ns()
+        _, outcome = self._queue(self.assembler.close(bed_id, now), None, now)
+        return outcome
+
     def _queue(self, assembled: Assembled, token: object | None, now: int) -> tuple[int, Outcome]:
         for window in assembled.windows:
             self._tokens[id(window)] = token
@@ -117,6 +124,11 @@ class Core:
         if windows is None:
             return None
         return Batch(windows, [self._tokens.pop(id(w), None) for w in windows])
+
+    @property
+    def batch_full(self) -> bool:
+        """A full batch waits: `take_batch` returns it at once."""
+        return bool(self._ready)
 
     def seconds_to_deadline(self) -> float | None:
         if self._ready:
@@ -172,6 +184,6 @@ class Core:
         self._partition.pop(bed, None)
         for state in (self._queued, self._concluded, self._deferred):
             state.pop(bed, None)
-        self.assembler._beds.pop(bed, None)
+        self.assembler.forget(bed)
         self.alarms.forget(bed)
         self.metrics.beds_active.set(len(self._partition))

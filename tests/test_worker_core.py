@@ -1,0 +1,76 @@
+"""The worker's Kafka-free `Core` with a real bundle: end of stream, forgetting a bed, and the alarm stage's
+settings from the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from worker_support import worker_bundle_fixture  # noqa: F401 (session fixture: the ci bundle, built once)
+
+from models.bundle import read_manifest
+from models.runtime import open_runtime
+from streamer.batcher import BatcherSettings
+from streamer.contract import WaveformChunk
+from streamer.metrics import WorkerMetrics
+from streamer.spec import StreamSpec
+from streamer.worker.alarms import AlarmStage
+from streamer.worker.core import Core
+
+NS = 1_000_000_000
+T0 = 1_700_000_000 * NS
+
+pytestmark = pytest.mark.slow
+
+
+def _core(bundle: Path, max_batch: int = 32) -> Core:
+    manifest = read_manifest(bundle)
+    stage = AlarmStage(StreamSpec.of(manifest.input), manifest.thresholds, manifest.model_version)
+    batcher = BatcherSettings(max_batch=max_batch, max_delay_s=0.0)
+    return Core(open_runtime(bundle, "torch"), stage, WorkerMetrics(), batcher)
+
+
+def _chunks(spec: StreamSpec, seconds: int, bed: str = "bed-1") -> list[WaveformChunk]:
+    fs = 360.0  # resampled to the model rate: the resampler holds a tail back until the stream ends
+    t = np.arange(round(seconds * fs)) / fs
+    x = np.stack([np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))] * len(spec.leads))  # (l, n): a beat / 0.8 s
+    n = round(fs)  # 1 s chunks
+    return [
+        WaveformChunk.from_millivolts(
+            x[:, i * n : (i + 1) * n], bed_id=bed, device_id="mon-1", seq=i, start_time_ns=T0 + i * NS,
+            sample_rate_hz=fs, leads=list(spec.leads),
+        )
+        for i in range(seconds)
+    ]  # fmt: skip
+
+
+def _drain(core: Core) -> list:
+    vitals = []
+    while (batch := core.take_batch()) is not None:
+        vitals += core.conclude(batch, core.predict(batch)).vitals
+    return vitals
+
+
+def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(worker_bundle: Path) -> None:
+    core = _core(worker_bundle)
+    hop = core.spec.hop_ns
+    queued = sum(core.ingest(chunk, None, "wave", 3)[0] for chunk in _chunks(core.spec, 20))
+    core.end_of_stream("bed-1")
+    vitals = _drain(core)
+    ends = [v.window_end_ns for v in vitals]
+    assert len(ends) == queued + 1 and ends[-1] == T0 + 20 * NS  # the last full window, held back by the tail
+    assert ends == list(range(T0 + core.spec.window_ns, T0 + 20 * NS + 1, hop))
+    assert core.alarms.engine.timeline("bed-1") is not None and core.alarms.engine.timeline("bed-1").beats
+
+    assert core.drop_partitions([("wave", 3)]) == ["bed-1"]
+    assert core.beds == [] and core.assembler.beds == [] and core.alarms.engine.timeline("bed-1") is None
+
+
+def test_batch_full_says_a_batch_waits(worker_bundle: Path) -> None:
+    core = _core(worker_bundle, max_batch=2)
+    chunks = _chunks(core.spec, 20)
+    while not core.batch_full:
+        core.ingest(chunks.pop(0), None, "wave", 0)
+    batch = core.take_batch()
+    assert batch is not None and len(batch.windows) == 2 and not core.batch_full
