@@ -256,6 +256,23 @@ def test_window_after_stall_clears_signal_lost():
     assert [(a.condition, a.state) for a in alerts] == [("signal_lost", AlertState.cleared)]
 
 
+def test_stall_does_not_skip_the_windows_that_resume_the_signal():
+    """A stall's end is the last sample plus the wall-clock silence; the signal resumes where it stopped, and
+    those windows are new, not replays: each gives vitals, and the first clears signal_lost."""
+    engine = AlarmEngine(SPEC)
+    pairs = list(windows([SINUS]))
+    for w, out in pairs[:6]:
+        engine.process_window(w, out)
+    stop = pairs[5][0].window_end_ns
+    raised = engine.process_event(StreamEvent("stalled", "bed-1", None, stop, stop + 15 * NS))
+    assert [(a.condition, a.state) for a in raised] == [("signal_lost", AlertState.raised)]
+    results = [engine.process_window(w, out) for w, out in pairs[6:]]
+    assert all(r.vitals is not None for r in results)
+    assert [(a.condition, a.state) for a in results[0].alerts] == [("signal_lost", AlertState.cleared)]
+    again = engine.process_window(*pairs[10])
+    assert again.vitals is None  # a real replay is still skipped
+
+
 SCENARIO = [
     SINUS,
     Phase(10, bpm=180, rhythm={"ventricular_tachycardia": 0.9}),

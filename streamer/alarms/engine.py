@@ -73,7 +73,8 @@ class _Ctx:
 class _Bed:
     bed_id: str
     unit: str | None = None
-    now_ns: int = 0
+    now_ns: int = 0  # latest signal time known (windows and events): actions are dated by it
+    seen_ns: int = 0  # end of the newest window processed: only windows move it (replays are skipped by it)
     segment_start_ns: int | None = None
     timeline: BeatTimeline = field(default_factory=BeatTimeline)
     active: dict[str, _Alarm] = field(default_factory=dict)
@@ -119,12 +120,13 @@ class AlarmEngine:
     ) -> WindowResult:
         """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals."""
         bed = self._bed(window.bed_id, window.unit)
-        if window.window_end_ns <= bed.now_ns and bed.segment_start_ns == window.segment_start_ns:
+        if window.window_end_ns <= bed.seen_ns and bed.segment_start_ns == window.segment_start_ns:
             return WindowResult([], None)  # replayed window: the state already has it
         if bed.segment_start_ns != window.segment_start_ns:  # after a gap: streaks start over
             bed.segment_start_ns = window.segment_start_ns
             bed.on_streak.clear(), bed.off_streak.clear(), bed.first_on_ns.clear()
-        bed.now_ns = window.window_end_ns
+        bed.seen_ns = window.window_end_ns
+        bed.now_ns = max(bed.now_ns, window.window_end_ns)
         step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
         qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
         picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
@@ -146,7 +148,9 @@ class AlarmEngine:
 
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->
-        signal_lost (a stall is raised at once: the assembler's stall_s was its persistence)."""
+        signal_lost (a stall is raised at once: the assembler's stall_s was its persistence). An event never moves
+        the clock that tells replayed windows from new ones: a stall's end is wall-clock silence added to signal
+        time, and the bed's next real windows (signal resuming where it stopped) come before it."""
         bed = self._bed(event.bed_id, event.unit)
         bed.now_ns = max(bed.now_ns, event.end_ns)
         cfg = self.settings.conditions

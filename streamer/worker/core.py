@@ -7,7 +7,6 @@ message (`token`) that completed it, so the Kafka edge can acknowledge an input 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -58,7 +57,7 @@ class Core:
         self._tokens: dict[int, object | None] = {}  # id(window) -> the input message that completed it
         self._partition: dict[str, tuple[str, int]] = {}  # bed -> (topic, partition) it arrives on
         # A bed's stream events (gap, stalled, leads) reach the engine only after the windows queued before
-        # them: the engine takes an event's time as the bed's "now" and would skip older windows as replayed.
+        # them, in signal order: an older window concluded after leads_missing would clear leads_off at once.
         self._queued: dict[str, int] = {}  # bed -> windows queued so far
         self._concluded: dict[str, int] = {}  # bed -> windows through the engine so far
         self._deferred: dict[str, deque[tuple[int, StreamEvent]]] = {}  # bed -> (windows to wait for, event)
@@ -98,11 +97,6 @@ class Core:
                 self._ready.append(full)
         outcome = Outcome()
         for event in assembled.events:
-            if event.kind == "stalled":
-                # The assembler dates a stall's end by wall-clock silence added to signal time; the engine takes
-                # an event's end as the bed's "now" and would skip the next real windows as replayed. Signal
-                # time does not advance without signal: the stall ends where the last sample did.
-                event = dataclasses.replace(event, end_ns=event.start_ns)
             bed = event.bed_id
             if self._concluded.get(bed, 0) < self._queued.get(bed, 0) or self._deferred.get(bed):
                 self._deferred.setdefault(bed, deque()).append((self._queued.get(bed, 0), event))
