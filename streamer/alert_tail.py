@@ -69,7 +69,7 @@ async def read_alerts(
             yield alert
 
 
-COLUMNS = (("TIME", 8), ("BED", 12), ("UNIT", 8), ("PRIORITY", 9), ("STATE", 12), ("CONDITION", 24), ("HR", 4))
+COLUMNS = (("TIME", 8), ("BED", 28), ("UNIT", 6), ("PRIORITY", 9), ("STATE", 12), ("CONDITION", 24), ("HR", 4))
 
 
 def table_header() -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from deploy.broker import DevBroker
 from streamer.contract import Alert, AlertState, decode_record
+from streamer.dashboard.runner import DashboardProcess
 from streamer.kafka_io import tail
 from streamer.replay.engine import replay
 from streamer.replay.plan import ReplayConfig
@@ -130,6 +132,7 @@ def run_demo(
     bundle: Path | None = None,
     on_alert: Callable[[Alert], None] = lambda alert: None,
     announce: Callable[[str], None] = print,
+    dashboard_port: int = 0,
 ) -> DemoSummary:
     """Runs the whole demo (bounded by `duration_s` of wall time for the replay) and returns its summary."""
     started = time.monotonic()
@@ -144,7 +147,11 @@ def run_demo(
     with DevBroker(topics=topics, log_path=workdir / "tansu.log") as broker:
         kafka = broker.kafka_settings()
         announce(f"dev broker on {broker.bootstrap_servers}; starting a worker (log: {workdir / 'worker.log'})")
-        with WorkerProcess(kafka, topics, bundle_dir, workdir / "worker.log", backend=backend):
+        with (
+            WorkerProcess(kafka, topics, bundle_dir, workdir / "worker.log", backend=backend),
+            DashboardProcess(kafka, topics, token=secrets.token_urlsafe(24), port=dashboard_port) as dashboard,
+        ):
+            announce(f"central station (open in a browser while the demo runs): {dashboard.url}")
             announce(f"replaying {len(sources)} beds at {speed:g}x real time for up to {duration_s:.0f} s")
             alerts, starts = asyncio.run(_replay_and_watch(kafka, topics, sources, speed, duration_s, on_alert))
     beds = []

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=float, default=75.0, help="max replay wall seconds (default: 75)")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="worker's model runtime")
     parser.add_argument("--bundle", type=Path, help="bundle directory (default: shipped default, else ci)")
+    parser.add_argument(
+        "--dashboard-port", type=int, default=0, help="port of the central-station page (default: a free one)"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.set_defaults(func=run)
 
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = run_demo(
             speed=args.speed, duration_s=args.duration, backend=args.backend, bundle=args.bundle, on_alert=show,
-            announce=say,
+            announce=say, dashboard_port=args.dashboard_port,
         )  # fmt: skip
     except (BrokerError, FileNotFoundError, RuntimeError, TimeoutError) as error:
         raise CommandError(str(error).splitlines()[0]) from None
