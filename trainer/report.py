@@ -123,7 +123,8 @@ def markdown(report: dict, plots: list[str]) -> str:
         f"# EnECG training report: recipe `{report['recipe']['name']}`, seed {report['seed']}",
         "",
         f"Bundle `{report['bundle']['model_version']}` ({report['bundle']['bytes'] / 2**20:.1f} MB). "
-        f"Total run time {t['total_s'] / 60:.1f} min on {report['machine']['cpus']} CPU cores "
+        f"Run time {t['total_s'] / 60:.1f} min in all (sum of the stages below, over resumed sessions; this "
+        f"session {t['session_s'] / 60:.1f} min) on {report['machine']['cpus']} CPU cores "
         f"({report['machine']['torch_threads']} torch threads, torch {report['machine']['torch']}).",
         "",
         "**Data.** Training and validation: synthetic windows from `trainer.synth` "
