@@ -12,7 +12,6 @@ from worker_support import worker_bundle_fixture  # noqa: F401 (session fixture:
 
 from models.bundle import read_manifest
 from models.runtime import open_runtime
-from streamer.alarms import AlarmSettings
 from streamer.assembly import Assembler
 from streamer.batcher import stack
 from streamer.beats import BeatTimeline, pick_beats
@@ -23,6 +22,7 @@ from streamer.evaluation.report import write_report
 from streamer.evaluation.stream import T0_NS
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.spec import StreamSpec
+from streamer.worker.alarms import AlarmStage
 
 
 @pytest.mark.slow
@@ -42,7 +42,8 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Pa
         windows += assembler.push(decode_waveform(event.value), 0).windows
     assert result.windows == len(result.vitals) == len(windows) > 20
     qrs = runtime.predict(stack(windows))["qrs_prob"]  # (b, t_qrs)
-    settings = AlarmSettings()  # what the worker's alarm stage uses
+    settings = AlarmStage.from_manifest(manifest).engine.settings  # the worker's beat picking, from the manifest
+    assert settings.refractory_s == manifest.thresholds["qrs"]["refractory_s"]
     never_forgets = BeatTimeline(keep_s=1e9)
     for w, track in zip(windows, qrs, strict=True):
         picks = pick_beats(track, spec.qrs_stride / spec.sample_rate_hz, settings.qrs_threshold, settings.refractory_s)

@@ -11,8 +11,11 @@ from worker_support import worker_bundle_fixture  # noqa: F401 (session fixture:
 
 from models.bundle import read_manifest
 from models.runtime import open_runtime
+from models.tasks import QUALITY_LABELS
+from streamer.alarms import AlarmSettings, HrLimits
 from streamer.batcher import BatcherSettings
 from streamer.contract import WaveformChunk
+from streamer.evaluation.stream import EngineStage
 from streamer.metrics import WorkerMetrics
 from streamer.spec import StreamSpec
 from streamer.worker.alarms import AlarmStage
@@ -21,12 +24,33 @@ from streamer.worker.core import Core
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
 
-pytestmark = pytest.mark.slow
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "bundles" / "default"
+
+
+def test_alarm_stage_takes_beat_picking_from_the_manifest_and_only_label_thresholds() -> None:
+    manifest = read_manifest(DEFAULT_BUNDLE)
+    qrs = manifest.thresholds["qrs"]
+    assert qrs["refractory_s"] != AlarmSettings().refractory_s  # else this test shows nothing
+    settings = AlarmSettings(hr_limits=HrLimits(low_bpm=45, high_bpm=130))
+    engine = AlarmStage.from_manifest(manifest, settings).engine
+    assert (engine.settings.qrs_threshold, engine.settings.refractory_s) == (qrs["peak"], qrs["refractory_s"])
+    assert engine.settings.hr_limits == settings.hr_limits  # the caller's other settings are kept
+    assert engine.thresholds == manifest.thresholds["rhythm"] | manifest.thresholds["ectopy"]
+    assert not {"peak", "refractory_s", *QUALITY_LABELS} & set(engine.thresholds)
+    evaluation = EngineStage.from_manifest(manifest).engine  # `enecg evaluate` builds its stage the same way
+    assert (evaluation.settings, evaluation.thresholds) == (AlarmStage.from_manifest(manifest).engine.settings,
+                                                            engine.thresholds)  # fmt: skip
+
+
+def test_a_manifest_without_qrs_settings_keeps_the_defaults() -> None:
+    thresholds = {"rhythm": {"asystole": 0.3}, "quality": {"good": 0.5}}
+    engine = AlarmStage(StreamSpec(leads=("II",), sample_rate_hz=250, window_s=5, hop_s=1, qrs_stride=5),
+                        thresholds, "v").engine  # fmt: skip
+    assert engine.settings == AlarmSettings() and engine.thresholds == {"asystole": 0.3}
 
 
 def _core(bundle: Path, max_batch: int = 32) -> Core:
-    manifest = read_manifest(bundle)
-    stage = AlarmStage(StreamSpec.of(manifest.input), manifest.thresholds, manifest.model_version)
+    stage = AlarmStage.from_manifest(read_manifest(bundle))
     batcher = BatcherSettings(max_batch=max_batch, max_delay_s=0.0)
     return Core(open_runtime(bundle, "torch"), stage, WorkerMetrics(), batcher)
 
@@ -52,6 +76,7 @@ def _drain(core: Core) -> list:
     return vitals
 
 
+@pytest.mark.slow
 def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(worker_bundle: Path) -> None:
     core = _core(worker_bundle)
     hop = core.spec.hop_ns
@@ -67,6 +92,7 @@ def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(wo
     assert core.beds == [] and core.assembler.beds == [] and core.alarms.engine.timeline("bed-1") is None
 
 
+@pytest.mark.slow
 def test_batch_full_says_a_batch_waits(worker_bundle: Path) -> None:
     core = _core(worker_bundle, max_batch=2)
     chunks = _chunks(core.spec, 20)

@@ -76,11 +76,9 @@ def reference_alerts(bundle: Path, recordings: list, config: ReplayConfig) -> li
     from streamer.worker.alarms import AlarmStage
     from streamer.worker.core import Core
 
-    manifest = read_manifest(bundle)
-    spec = StreamSpec.of(manifest.input)
     core = Core(
         open_runtime(bundle, "torch"),
-        AlarmStage(spec, manifest.thresholds, manifest.model_version),
+        AlarmStage.from_manifest(read_manifest(bundle)),
         WorkerMetrics(),
         BatcherSettings(max_batch=32, max_delay_s=0.0),
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from models.bundle import Manifest
 from models.runtime import Runtime
+from streamer.alarms import AlarmSettings
 from streamer.batcher import BatcherSettings
 from streamer.contract import Alert, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
@@ -38,8 +39,14 @@ class EngineStage(AlarmStage):
     ``end - (window - hop) / 2``, and may drop the one beat just before it (within ``dedup_s``, seen twice):
     beats earlier than ``cut - dedup`` are final and are collected once."""
 
-    def __init__(self, spec: StreamSpec, manifest: Manifest) -> None:
-        super().__init__(spec, manifest.thresholds, manifest.model_version)
+    def __init__(
+        self,
+        spec: StreamSpec,
+        thresholds: Mapping[str, Mapping[str, float]],
+        model_version: str,
+        settings: AlarmSettings | None = None,
+    ) -> None:
+        super().__init__(spec, thresholds, model_version, settings)
         self.settle_ns = (spec.window_ns - spec.hop_ns) // 2
         self.beats_ns: list[int] = []
         self._frontier_ns: dict[str, int] = {}
@@ -102,8 +109,7 @@ def stream_record(
     max_batch: int = 32,
 ) -> StreamResult:
     """Plays ``record`` through `Core` in signal order and returns its beats, vitals and alerts."""
-    spec = StreamSpec.of(runtime.input_spec)
-    stage = EngineStage(spec, manifest)
+    stage = EngineStage.from_manifest(manifest)  # built as the worker builds its stage
     core = Core(runtime, stage, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))
     bed = "eval"
     config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix=bed, start_time_ns=T0_NS, encoding="float")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
@@ -12,10 +13,33 @@ from streamer.contract import Alert, AlertAction, Vitals
 from streamer.spec import StreamSpec
 from streamer.windows import Window
 
+if TYPE_CHECKING:
+    from models.bundle import Manifest
 
-def flat_thresholds(thresholds: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """The manifest's {task: {label: threshold}} as the engine's {label: threshold}."""
-    return {label: value for per_task in thresholds.values() for label, value in per_task.items()}
+
+#: The manifest's threshold tasks the engine reads per label; "quality" is decided by its largest score and "qrs"
+#: holds beat-picking settings ("peak", "refractory_s"), not labels.
+LABEL_TASKS = ("rhythm", "ectopy")
+
+
+def label_thresholds(thresholds: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """The manifest's {task: {label: threshold}} as the engine's {label: threshold}, for its label tasks only."""
+    return {label: value for task in LABEL_TASKS for label, value in thresholds.get(task, {}).items()}
+
+
+def beat_settings(
+    thresholds: Mapping[str, Mapping[str, float]], settings: AlarmSettings | None = None
+) -> AlarmSettings:
+    """``settings`` (default: AlarmSettings()) with the bundle's beat picking: manifest thresholds["qrs"] gives
+    the QRS-track peak threshold ("peak") and the refractory period ("refractory_s"); absent keys keep the
+    settings' values."""
+    base = settings or AlarmSettings()
+    qrs = thresholds.get("qrs", {})
+    update = {
+        "qrs_threshold": qrs.get("peak", base.qrs_threshold),
+        "refractory_s": qrs.get("refractory_s", base.refractory_s),
+    }
+    return AlarmSettings.model_validate(base.model_dump() | update)
 
 
 class AlarmStage:
@@ -28,7 +52,16 @@ class AlarmStage:
         model_version: str,
         settings: AlarmSettings | None = None,
     ) -> None:
-        self.engine = AlarmEngine(spec, settings, thresholds=flat_thresholds(thresholds), model_version=model_version)
+        """``thresholds``: the manifest's, as they are (label thresholds and the "qrs" beat-picking settings)."""
+        self.engine = AlarmEngine(
+            spec, beat_settings(thresholds, settings), thresholds=label_thresholds(thresholds),
+            model_version=model_version,
+        )  # fmt: skip
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, settings: AlarmSettings | None = None) -> Self:
+        """The stage a worker (and `enecg evaluate`, which runs records as the worker does) builds for a bundle."""
+        return cls(StreamSpec.of(manifest.input), manifest.thresholds, manifest.model_version, settings)
 
     def on_window(
         self, window: Window, output: Mapping[str, np.ndarray], now_ns: int

@@ -11,7 +11,6 @@ from models.runtime import open_runtime
 from streamer.batcher import BatcherSettings
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
-from streamer.spec import StreamSpec
 from streamer.worker.alarms import AlarmStage
 from streamer.worker.app import create_app
 from streamer.worker.config import WorkerConfig
@@ -31,7 +30,7 @@ def build_app(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig)
     metrics = WorkerMetrics()
     core = Core(
         runtime,
-        AlarmStage(StreamSpec.of(manifest.input), manifest.thresholds, manifest.model_version),
+        AlarmStage.from_manifest(manifest),
         metrics,
         BatcherSettings(max_batch=config.max_batch, max_delay_s=config.max_delay_ms / 1000),
     )
