@@ -322,3 +322,14 @@ def test_vitals_per_window():
     assert set(vitals.gate_weights) == set(TASKS) and len(vitals.gate_weights["qrs"]) == 3
     assert set(vitals.ectopy) >= set(ECTOPY_LABELS) | {"pvc_count"}
     assert (vitals.window_start_ns, vitals.window_end_ns) == (w.window_start_ns, w.window_end_ns)
+
+
+def test_alert_record_says_condition_rate_detail_and_pause():
+    from streamer.alarms.config import DEFAULT_CONDITIONS
+    from streamer.alarms.records import Alarm, alert_record
+
+    alarm = Alarm(make_alert_id("bed-1", "hr_out_of_limits", T0), "hr_out_of_limits", T0, seq=2, hr_bpm=131.4)
+    cfg = DEFAULT_CONDITIONS["hr_out_of_limits"]
+    alert = alert_record("bed-1", "icu", alarm, AlertState.updated, cfg, T0 + NS, None, "by rn", True, None, "v1")
+    assert alert.message == "Heart rate out of limits, HR 131 bpm (by rn) [audio paused]"
+    assert (alert.seq, alert.priority, alert.event_time_ns, alert.latency_ms) == (2, Priority.medium, T0 + NS, None)

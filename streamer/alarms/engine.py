@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.tasks import TASKS as _TASKS
 from streamer.alarms.config import AlarmSettings, HrLimits
 from streamer.alarms.evaluate import Labels, Reading, Verdict, evaluate
+from streamer.alarms.records import Alarm, alert_record, vitals_record
 from streamer.assembly import StreamEvent
 from streamer.beats import BeatTimeline, pick_beats
-from streamer.contract import Alert, AlertAction, AlertState, Evidence, Vitals, make_alert_id
+from streamer.contract import Alert, AlertAction, AlertState, Vitals, make_alert_id
 from streamer.spec import StreamSpec
 from streamer.windows import Window
 
@@ -34,20 +34,6 @@ RHYTHM_CONDITIONS = (
     "asystole", "ventricular_fibrillation", "ventricular_tachycardia", "extreme_bradycardia", "extreme_tachycardia",
     "atrial_fibrillation", "hr_out_of_limits", "pvc_run", "bigeminy", "trigeminy", "frequent_pvcs",
 )  # fmt: skip
-TITLES = {"hr_out_of_limits": "Heart rate out of limits", "pvc_run": "Run of PVCs", "frequent_pvcs": "Frequent PVCs"}
-
-
-@dataclass(slots=True)
-class _Alarm:
-    alert_id: str
-    condition: str
-    onset_ns: int
-    seq: int = 0
-    acknowledged: bool = False
-    ended: bool = False  # latched: the condition is over, waiting for an acknowledgement
-    last_published_ns: int = 0
-    hr_bpm: float | None = None
-    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -77,7 +63,7 @@ class _Bed:
     seen_ns: int = 0  # end of the newest window processed: only windows move it (replays are skipped by it)
     segment_start_ns: int | None = None
     timeline: BeatTimeline = field(default_factory=BeatTimeline)
-    active: dict[str, _Alarm] = field(default_factory=dict)
+    active: dict[str, Alarm] = field(default_factory=dict)
     on_streak: dict[str, int] = field(default_factory=dict)
     first_on_ns: dict[str, int] = field(default_factory=dict)
     off_streak: dict[str, int] = field(default_factory=dict)
@@ -144,7 +130,7 @@ class AlarmEngine:
         alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
         for condition in ("signal_lost", "leads_off"):  # a window means signal and leads are back
             alerts += self._step(bed, condition, Verdict("off"), ctx)
-        return WindowResult(alerts, self._vitals(window, bed, reading, outputs))
+        return WindowResult(alerts, vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version))
 
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->
@@ -209,7 +195,7 @@ class AlarmEngine:
             bed.published[alert.alert_id] = alert.seq
             bed.horizon_ns[alert.condition] = max(bed.horizon_ns.get(alert.condition, 0), alert.event_time_ns)
             if alert.state is not AlertState.cleared:
-                bed.active[alert.condition] = _Alarm(
+                bed.active[alert.condition] = Alarm(
                     alert.alert_id, alert.condition, alert.onset_time_ns, alert.seq,
                     acknowledged=alert.alert_id in acknowledged,
                     last_published_ns=alert.event_time_ns, hr_bpm=alert.evidence.heart_rate_bpm,
@@ -264,7 +250,7 @@ class AlarmEngine:
     def _raise(self, bed: _Bed, condition: str, onset_ns: int, scores: dict[str, float], ctx: _Ctx) -> list[Alert]:
         if condition in bed.active:
             return []
-        alarm = _Alarm(make_alert_id(bed.bed_id, condition, onset_ns), condition, onset_ns, scores=dict(scores))
+        alarm = Alarm(make_alert_id(bed.bed_id, condition, onset_ns), condition, onset_ns, scores=dict(scores))
         bed.active[condition] = alarm
         bed.on_streak[condition] = 0
         return self._publish(bed, alarm, AlertState.raised, ctx, first=True)
@@ -280,11 +266,11 @@ class AlarmEngine:
             return []
         return self._clear(bed, alarm, ctx)
 
-    def _clear(self, bed: _Bed, alarm: _Alarm, ctx: _Ctx) -> list[Alert]:
+    def _clear(self, bed: _Bed, alarm: Alarm, ctx: _Ctx) -> list[Alert]:
         del bed.active[alarm.condition]
         return self._publish(bed, alarm, AlertState.cleared, ctx)
 
-    def _maybe_update(self, bed: _Bed, alarm: _Alarm, ctx: _Ctx) -> list[Alert]:
+    def _maybe_update(self, bed: _Bed, alarm: Alarm, ctx: _Ctx) -> list[Alert]:
         s = self.settings
         if self.settings.conditions[alarm.condition].technical or ctx.reading is None:
             return []
@@ -298,7 +284,7 @@ class AlarmEngine:
             return []
         return self._publish(bed, alarm, AlertState.updated, ctx)
 
-    def _publish(self, bed: _Bed, alarm: _Alarm, state: AlertState, ctx: _Ctx, first: bool = False) -> list[Alert]:
+    def _publish(self, bed: _Bed, alarm: Alarm, state: AlertState, ctx: _Ctx, first: bool = False) -> list[Alert]:
         if not first:
             alarm.seq += 1
         alarm.last_published_ns = ctx.time_ns
@@ -306,41 +292,10 @@ class AlarmEngine:
             alarm.hr_bpm, alarm.scores = ctx.reading.hr_bpm, dict(ctx.scores)
         if bed.published.get(alarm.alert_id, -1) >= alarm.seq:
             return []  # already on the topic (restart): idempotent by (alert_id, seq)
+        paused = bed.audio_paused_until_ns > ctx.time_ns
         cfg = self.settings.conditions[alarm.condition]
-        window = ctx.window
-        message = TITLES.get(alarm.condition, alarm.condition.replace("_", " ").capitalize())
-        if alarm.hr_bpm is not None:
-            message += f", HR {alarm.hr_bpm:.0f} bpm"
-        if ctx.detail:
-            message += f" ({ctx.detail})"
-        if bed.audio_paused_until_ns > ctx.time_ns:
-            message += " [audio paused]"
-        arrival = window.arrival_ns if window is not None else None
-        extra = {} if ctx.wall_ns is None else {"published_time_ns": ctx.wall_ns}
-        return [
-            Alert(
-                alert_id=alarm.alert_id,
-                bed_id=bed.bed_id,
-                unit=bed.unit,
-                condition=alarm.condition,
-                priority=cfg.priority,
-                state=state,
-                seq=alarm.seq,
-                onset_time_ns=alarm.onset_ns,
-                event_time_ns=ctx.time_ns,
-                latency_ms=(ctx.wall_ns - arrival) / 1e6 if ctx.wall_ns is not None and arrival is not None else None,
-                latching=cfg.latching,
-                message=message,
-                evidence=Evidence(
-                    scores=alarm.scores,
-                    heart_rate_bpm=alarm.hr_bpm,
-                    window_start_ns=window.window_start_ns if window else None,
-                    window_end_ns=window.window_end_ns if window else None,
-                ),
-                model_version=self.model_version,
-                **extra,
-            )
-        ]
+        return [alert_record(bed.bed_id, bed.unit, alarm, state, cfg, ctx.time_ns, ctx.window, ctx.detail, paused,
+                             ctx.wall_ns, self.model_version)]  # fmt: skip
 
     # --------------------------------------------------------------------------------------- helpers
 
@@ -351,20 +306,3 @@ class AlarmEngine:
         if unit is not None:
             bed.unit = unit
         return bed
-
-    def _vitals(self, window: Window, bed: _Bed, reading: Reading, outputs: Mapping[str, np.ndarray]) -> Vitals:
-        gates = np.asarray(outputs.get("gate_weights", np.zeros((len(_TASKS), 0))), dtype=np.float64)
-        gates = gates.reshape(len(_TASKS), -1)  # (tasks, e)
-        return Vitals(
-            bed_id=bed.bed_id,
-            unit=bed.unit,
-            window_start_ns=window.window_start_ns,
-            window_end_ns=window.window_end_ns,
-            heart_rate_bpm=reading.hr_bpm,
-            rhythm=reading.rhythm,
-            quality=reading.quality,
-            quality_scores=reading.quality_scores,
-            ectopy=reading.ectopy,
-            gate_weights={task: row.tolist() for task, row in zip(_TASKS, gates, strict=True)},
-            model_version=self.model_version,
-        )
