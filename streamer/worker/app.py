@@ -103,6 +103,19 @@ def create_app(
             letter.reason,
         )
 
+    async def dead_letter_event(event: faust.EventT, reason: str) -> None:
+        """An input the worker could not handle, as it arrived, with its origin and why."""
+        message = event.message
+        letter = DeadLetter(
+            reason=reason,
+            original=event.value or b"",
+            original_key=event.key,
+            source_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        await dead_letter(letter, event.key)
+
     async def publish(outcome: Outcome) -> list[asyncio.Future]:
         """Sends alerts (through the ledger) and vitals in order; returns the futures of the broker's acks."""
         sends = []
@@ -165,15 +178,7 @@ def create_app(
                 n_windows, outcome = core.ingest(item, event, message.topic, message.partition)
             except Exception as error:  # a bug on one message must neither stop the worker nor lose the message
                 log.exception("chunk failed bed=%s seq=%d", item.bed_id, item.seq)
-                letter = DeadLetter(
-                    reason=f"worker error: {type(error).__name__}: {error}",
-                    original=event.value or b"",
-                    original_key=event.key,
-                    source_topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                )
-                await dead_letter(letter, event.key)
+                await dead_letter_event(event, f"worker error: {type(error).__name__}: {error}")
                 acks.hold(event, 0, where)
                 continue
             if outcome.alerts:
@@ -214,16 +219,7 @@ def create_app(
             try:
                 action = decode_record(event.value, AlertAction)
             except ValueError as error:
-                message = event.message
-                letter = DeadLetter(
-                    reason=str(error),
-                    original=event.value or b"",
-                    original_key=event.key,
-                    source_topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                )
-                await dead_letter(letter, event.key)
+                await dead_letter_event(event, str(error))
                 continue
             assert isinstance(action, AlertAction)
             if core.holds(action.bed_id):
