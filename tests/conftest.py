@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,19 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def fixtures_dir() -> Path:
     """Real recordings copied from ../shared/data with their attribution (see tests/fixtures/README.md)."""
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def ci_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trainer's `ci` bundle (tiny experts, synthetic data), trained once per session.
+
+    ENECG_TEST_BUNDLE=DIR uses an already-built bundle instead (saves the training when iterating on tests).
+    """
+    if os.environ.get("ENECG_TEST_BUNDLE"):
+        return Path(os.environ["ENECG_TEST_BUNDLE"])
+    from trainer.recipes import build_ci_bundle
+
+    return build_ci_bundle(tmp_path_factory.mktemp("ci-bundle"))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from worker_support import worker_bundle_fixture  # noqa: F401 (fixture)
 
 from streamer.demo import BedSummary, DemoSummary, RaisedAlert, demo_sources, expected_lines
 
@@ -37,8 +36,8 @@ def test_summary_lines_say_expected_and_raised() -> None:
 
 @pytest.mark.broker
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_ends_by_itself(worker_bundle: Path) -> None:
-    command = [sys.executable, "-m", "streamer.cli.main", "demo", "--bundle", str(worker_bundle)]
+def test_demo_runs_end_to_end_and_ends_by_itself(ci_bundle: Path) -> None:
+    command = [sys.executable, "-m", "streamer.cli.main", "demo", "--bundle", str(ci_bundle)]
     done = subprocess.run(
         [*command, "--duration", "8", "--speed", "10", "--json"], capture_output=True, text=True, timeout=150
     )

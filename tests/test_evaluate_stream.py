@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from worker_support import worker_bundle_fixture  # noqa: F401 (session fixture: the ci bundle, built once)
 
 from models.bundle import read_manifest
 from models.runtime import open_runtime
@@ -26,11 +25,11 @@ from streamer.worker.alarms import AlarmStage
 
 
 @pytest.mark.slow
-def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Path, tmp_path: Path) -> None:
+def test_stream_record_keeps_every_beat_the_timeline_finalises(ci_bundle: Path, tmp_path: Path) -> None:
     """The beats collected from the engine's 30 s timeline equal those of a timeline that never forgets, fed the
     same windows' picks; one vitals record per window the assembler cuts; EC57 scores every reference beat."""
-    manifest = read_manifest(worker_bundle)
-    runtime = open_runtime(worker_bundle, "torch")
+    manifest = read_manifest(ci_bundle)
+    runtime = open_runtime(ci_bundle, "torch")
     spec = StreamSpec.of(runtime.input_spec)
     rec = synthetic_record("sinus-vt-sinus", spec.sample_rate_hz, spec.leads, seed=3)
     result = stream_record(rec, runtime, manifest, chunk_ms=500)
@@ -52,7 +51,7 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(worker_bundle: Pa
     assert len(expected) > 50
     np.testing.assert_allclose(result.beats_s, expected, atol=1e-9)
 
-    ev = evaluate([rec], worker_bundle, skip_s=0.0)
+    ev = evaluate([rec], ci_bundle, skip_s=0.0)
     (r,) = ev.records
     q = r.detectors[0].ec57["qrs"]
     assert q["tp"] + q["fn"] == len(rec.beats_s)  # every reference beat is scored once with skip 0
@@ -85,14 +84,14 @@ def test_bad_record_is_one_line_error(capsys: pytest.CaptureFixture[str], tmp_pa
 
 
 @pytest.mark.slow
-def test_bad_record_path_and_json_shape(worker_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", "--bundle", str(worker_bundle), "/no/such/record"]) == 1
+def test_bad_record_path_and_json_shape(ci_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--bundle", str(ci_bundle), "/no/such/record"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "/no/such/record" in err
 
-    assert main(["evaluate", "--bundle", str(worker_bundle), "synth:brady", "--skip-s", "0", "--json"]) == 0
+    assert main(["evaluate", "--bundle", str(ci_bundle), "synth:brady", "--skip-s", "0", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["model_version"] == read_manifest(worker_bundle).model_version
+    assert out["model_version"] == read_manifest(ci_bundle).model_version
     (rec,) = out["records"]
     assert [d["name"] for d in rec["detectors"]] == ["enecg", "neurokit2", "xqrs"]
     assert set(out["gross"]) == {"enecg", "neurokit2", "xqrs"} and "se" in out["gross"]["xqrs"]["qrs"]

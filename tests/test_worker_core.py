@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from worker_support import worker_bundle_fixture  # noqa: F401 (session fixture: the ci bundle, built once)
 
 from models.bundle import read_manifest
 from models.runtime import open_runtime
@@ -77,8 +76,8 @@ def _drain(core: Core) -> list:
 
 
 @pytest.mark.slow
-def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(worker_bundle: Path) -> None:
-    core = _core(worker_bundle)
+def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(ci_bundle: Path) -> None:
+    core = _core(ci_bundle)
     hop = core.spec.hop_ns
     queued = sum(core.ingest(chunk, None, "wave", 3)[0] for chunk in _chunks(core.spec, 20))
     core.end_of_stream("bed-1")
@@ -93,8 +92,8 @@ def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(wo
 
 
 @pytest.mark.slow
-def test_batch_full_says_a_batch_waits(worker_bundle: Path) -> None:
-    core = _core(worker_bundle, max_batch=2)
+def test_batch_full_says_a_batch_waits(ci_bundle: Path) -> None:
+    core = _core(ci_bundle, max_batch=2)
     chunks = _chunks(core.spec, 20)
     while not core.batch_full:
         core.ingest(chunks.pop(0), None, "wave", 0)

@@ -15,7 +15,6 @@ from worker_support import (  # noqa: F401 (fixture)
     read_all,
     reference_alerts,
     wait_for_vitals,
-    worker_bundle_fixture,
 )
 
 from deploy.broker import DevBroker
@@ -51,7 +50,7 @@ def assert_complete_once(vitals: list[Vitals], alerts: list[Alert], expected: di
 
 
 def test_crash_and_restart_loses_nothing_and_alerts_nothing_twice(
-    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, worker_bundle: Path, fixtures_dir: Path, tmp_path
+    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, ci_bundle: Path, fixtures_dir: Path, tmp_path
 ) -> None:
     """SIGKILL mid-stream, then a fresh worker: every window's vitals and every alert an uninterrupted run
     derives from the same input arrive (latched alarms raised before the crash included), none twice."""
@@ -61,20 +60,20 @@ def test_crash_and_restart_loses_nothing_and_alerts_nothing_twice(
         load_recording(fixtures_dir / "mitdb" / "101").select_leads(["MLII"]),
     ]
     config = ReplayConfig(beds=3, duration_s=60, speed=5, encoding="int16", chunk_ms=500, seed=3)
-    expected = expected_windows(config, recordings, bundle_spec(worker_bundle))
-    expected_alerts = {(a.alert_id, a.state.value, a.seq) for a in reference_alerts(worker_bundle, recordings, config)}
+    expected = expected_windows(config, recordings, bundle_spec(ci_bundle))
+    expected_alerts = {(a.alert_id, a.state.value, a.seq) for a in reference_alerts(ci_bundle, recordings, config)}
     assert expected_alerts, "the reference run raised nothing: the test would prove little"
     group = f"g-{topics.waveform}"
     log = tmp_path / "worker.log"
 
     async def scenario() -> None:
-        first = WorkerProcess(kafka, topics, worker_bundle, log, group=group)
+        first = WorkerProcess(kafka, topics, ci_bundle, log, group=group)
         await asyncio.to_thread(first.start)
         sending = asyncio.create_task(replay(recordings, config, kafka, topics.waveform))
         await asyncio.sleep(6.5)  # ~32 s of signal in: alarms raised, offsets committed, more in flight
         first.kill()
         await asyncio.sleep(1)
-        second = WorkerProcess(kafka, topics, worker_bundle, log, group=group)
+        second = WorkerProcess(kafka, topics, ci_bundle, log, group=group)
         await asyncio.to_thread(second.start)
         try:
             await sending
@@ -92,16 +91,16 @@ def test_crash_and_restart_loses_nothing_and_alerts_nothing_twice(
 
 
 def test_two_workers_split_beds_and_take_over(
-    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, worker_bundle: Path, fixtures_dir: Path, tmp_path
+    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, ci_bundle: Path, fixtures_dir: Path, tmp_path
 ) -> None:
     recording = load_recording(fixtures_dir / "mitdb" / "100").select_leads(["MLII"])
     config = ReplayConfig(beds=8, duration_s=50, speed=5, encoding="int16", chunk_ms=500, seed=5)
-    expected = expected_windows(config, [recording], bundle_spec(worker_bundle))
+    expected = expected_windows(config, [recording], bundle_spec(ci_bundle))
     group = f"g-{topics.waveform}"
 
     async def scenario() -> None:
-        a = WorkerProcess(kafka, topics, worker_bundle, tmp_path / "a.log", group=group)
-        b = WorkerProcess(kafka, topics, worker_bundle, tmp_path / "b.log", group=group)
+        a = WorkerProcess(kafka, topics, ci_bundle, tmp_path / "a.log", group=group)
+        b = WorkerProcess(kafka, topics, ci_bundle, tmp_path / "b.log", group=group)
         await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
         try:
             await asyncio.to_thread(a.wait_for, "new=[", 30)

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from worker_support import bundle_spec, expected_windows, read_all, wait_for_vitals, worker_bundle_fixture  # noqa: F401 (fixture)
+from worker_support import bundle_spec, expected_windows, read_all, wait_for_vitals
 
 from deploy.broker import DevBroker, free_port
 from streamer.contract import DeadLetter, decode_record
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 def test_bad_input_dead_letters_duplicates_reorder_gap(
-    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, worker_bundle: Path, fixtures_dir: Path, tmp_path
+    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, ci_bundle: Path, fixtures_dir: Path, tmp_path
 ) -> None:
     """Corrupt, duplicated, reordered chunks and a gap: the worker stays up, every corrupt message is dead-
     lettered with its reason and origin, duplicates do not double windows, no window spans the gap."""
@@ -41,15 +41,13 @@ def test_bad_input_dead_letters_duplicates_reorder_gap(
         seed=7,
         faults=Faults(corrupt=0.1, duplicate=0.15, reorder=0.1, gaps=[gap]),
     )
-    spec = bundle_spec(worker_bundle)
+    spec = bundle_spec(ci_bundle)
     expected = expected_windows(config, [recording], spec)
 
     port = free_port()
     log = tmp_path / "worker.log"
     group = f"g-{topics.waveform}"
-    with WorkerProcess(
-        kafka, topics, worker_bundle, log, group=group, extra_args=("--metrics-port", str(port))
-    ) as worker:
+    with WorkerProcess(kafka, topics, ci_bundle, log, group=group, extra_args=("--metrics-port", str(port))) as worker:
         summary = asyncio.run(replay([recording], config, kafka, topics.waveform))
         assert summary.corrupted > 0 and summary.duplicated > 0 and summary.reordered > 0 and summary.gap_chunks > 0
         vitals = asyncio.run(wait_for_vitals(kafka, topics.vitals, expected, timeout_s=60))

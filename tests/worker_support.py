@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
-
-import pytest
 
 from streamer.assembly import Assembler
 from streamer.contract import Vitals, WaveformChunk, decode_record, decode_waveform
@@ -14,16 +11,6 @@ from streamer.kafka_io import tail
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.settings import KafkaSettings
 from streamer.spec import StreamSpec
-
-
-@pytest.fixture(scope="session", name="worker_bundle")
-def worker_bundle_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The trainer's `ci` bundle (trained once per session), or ENECG_TEST_BUNDLE when set."""
-    if os.environ.get("ENECG_TEST_BUNDLE"):
-        return Path(os.environ["ENECG_TEST_BUNDLE"])
-    from trainer.recipes import build_ci_bundle
-
-    return build_ci_bundle(tmp_path_factory.mktemp("ci-bundle"))
 
 
 def bundle_spec(bundle: Path) -> StreamSpec:

@@ -1,0 +1,67 @@
+"""A tiny, bounded bench with the ci bundle: the report is complete and self-consistent (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streamer.bench.latency import measure_end_to_end
+from streamer.bench.run import BenchConfig, run_bench
+from streamer.cli.main import main
+
+
+def test_tiny_in_process_bench(ci_bundle: Path) -> None:
+    config = BenchConfig(
+        bundle=ci_bundle,
+        backends=("torch", "onnx"),
+        parts=("capacity", "scaling"),
+        capacity_beds=4,
+        capacity_cpu_s=0.2,
+        max_batch=3,
+        batch_sizes=(1, 4),
+        batch_cpu_s=0.05,
+        sweep_beds=(1, 5),
+        sweep_cpu_s=0.1,
+    )
+    lines: list[str] = []
+    report = run_bench(config, lines.append)
+    assert [c.path for c in report.capacity] == ["torch", "onnx", "naive"]
+    for c in report.capacity:
+        assert c.windows > 0 and c.windows % c.beds == 0  # whole hops: every bed completed each window
+        assert c.served_s == pytest.approx(c.signal_s)  # the replay is on the hop grid
+        assert c.mean_batch <= (1 if c.path == "naive" else 3)
+    assert set(report.speedup_vs_naive) == {"torch", "onnx"}
+    assert [(b.path, b.batch) for b in report.batch_costs] == [
+        ("torch", 1),
+        ("torch", 4),
+        ("onnx", 1),
+        ("onnx", 4),
+        ("naive", 1),
+    ]
+    assert [(c.beds, c.mean_batch) for c in report.bed_sweep] == [(1, 1.0), (5, 2.5)]  # one window per bed per hop
+    assert report.hop_s in {h.hop_s for h in report.hops}
+    assert report.end_to_end == [] and report.skipped == ["e2e: not in --parts"]
+    assert any("capacity naive" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_end_to_end_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
+    e2e = measure_end_to_end(ci_bundle, 2, duration_s=8.0, chunk_ms=500.0, workdir=tmp_path, idle_s=0.5)
+    assert e2e.vitals >= 2  # each bed's 8 s hold at least one window on the hop grid
+    assert e2e.vitals_latency_ms is not None and e2e.vitals_latency_ms.n == e2e.vitals
+    assert e2e.worker_cpu_s > 0 and e2e.rss_idle_mb > 50 and e2e.rss_peak_mb >= e2e.rss_idle_mb
+    assert (tmp_path / "worker-2.log").exists()
+
+
+def test_cli_json_and_misuse(ci_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "--bundle", str(ci_bundle), "--parts", "capacity", "--backends", "torch", "--no-naive"]
+    assert main([*argv, "--capacity-beds", "2", "--capacity-cpu-s", "0.1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert [c["path"] for c in data["capacity"]] == ["torch"] and data["speedup_vs_naive"] == {}
+    assert "bench: capacity torch" in err  # progress on stderr, never in the JSON
+    assert main(["bench", "--bundle", str(ci_bundle), "--backends", "cuda"]) == 1
+    assert "enecg bench: error: bad option backends" in capsys.readouterr().err
+    assert main(["bench", "--bundle", "/nonexistent"]) == 1
