@@ -65,6 +65,7 @@ BAD_ARGUMENTS = [
     (["replay", "tests/fixtures/mitdb/100", "--encoding", "int8"], "invalid choice"),
     (["replay", "tests/fixtures/mitdb208-excerpt/ecg.npz", "--npz-key", "x"], "no array 'x'"),
     (["replay", "tests/fixtures/mitdb/100", "--chunk-ms", "1"], "--chunk-ms"),
+    (["train", "--recipe", "nope", "-o", "/tmp/enecg-unused"], "unknown recipe 'nope'; known recipes: ci, default"),
 ]
 
 
