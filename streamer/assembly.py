@@ -17,16 +17,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.leads import LeadError, missing_leads, select_leads
 from streamer.contract import WaveformChunk
 from streamer.resample import StreamingResampler
-from streamer.spec import StreamSpec, canonical_lead
+from streamer.spec import StreamSpec
 from streamer.windows import Window, WindowCutter
 
 EventKind = Literal["gap", "leads_missing", "leads_restored", "stalled"]
-
-# Limb leads obtainable from I and II (Einthoven's and Goldberger's equations): coefficients of (I, II).
-_FROM_I_II: dict[str, tuple[float, float]] = {"III": (-1.0, 1.0), "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5),
-                                              "aVF": (-0.5, 1.0)}  # fmt: skip
 
 
 class AssemblerSettings(BaseModel):
@@ -182,8 +179,7 @@ class _Bed:
             out.windows += self.close_segment(arrival_ns)
             if self.leads_missing_since is None:
                 self.leads_missing_since = start
-            missing = [lead for lead in self.spec.leads if lead not in {canonical_lead(n) for n in chunk.leads}]
-            detail = f"missing {', '.join(missing)}"
+            detail = f"missing {', '.join(missing_leads(chunk.leads, self.spec.leads))}"
             out.events.append(
                 StreamEvent("leads_missing", chunk.bed_id, chunk.unit, self.leads_missing_since, end, detail)
             )
@@ -209,20 +205,10 @@ class _Bed:
 
     def _select_leads(self, chunk: WaveformChunk) -> np.ndarray | None:
         """(len(spec.leads), n) millivolts in the spec's lead order, or None when a lead is missing."""
-        index: dict[str, int] = {}
-        for i, name in enumerate(chunk.leads):
-            index.setdefault(canonical_lead(name), i)
-        mv = chunk.millivolts()  # (l_in, n)
-        rows = []
-        for lead in self.spec.leads:
-            if lead in index:
-                rows.append(mv[index[lead]])
-            elif lead in _FROM_I_II and "I" in index and "II" in index:
-                a, b = _FROM_I_II[lead]
-                rows.append(a * mv[index["I"]] + b * mv[index["II"]])
-            else:
-                return None
-        return np.stack(rows)
+        try:
+            return select_leads(chunk.millivolts(), chunk.leads, self.spec.leads)
+        except LeadError:
+            return None
 
     def _tolerance_ns(self, chunk: WaveformChunk) -> float:
         return max(self.settings.gap_tolerance_ms * 1e6, 2e9 / chunk.sample_rate_hz)

@@ -6,22 +6,6 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: Names monitors and recordings use for a standard lead (MIT-BIH's modified limb lead MLII counts as II).
-LEAD_ALIASES: dict[str, str] = {
-    "MLII": "II",
-    "ML2": "II",
-    "MLI": "I",
-    "MLIII": "III",
-    "AVR": "aVR",
-    "AVL": "aVL",
-    "AVF": "aVF",
-}
-
-
-def canonical_lead(name: str) -> str:
-    name = name.strip()
-    return LEAD_ALIASES.get(name.upper(), name)
-
 
 class StreamSpec(BaseModel):
     """The bundle's input spec: leads (order of the model's l axis), rate, window, hop, QRS-track stride."""

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: Lead names we publish for recorders' own names. MIT-BIH's modified limb lead MLII is published as "II":
-#: it is placed like lead II and downstream lead mapping treats it so (trainer/datasets/leads.py agrees).
-LEAD_ALIASES: dict[str, str] = {"MLII": "II", "ML2": "II", "MLI": "I", "MLIII": "III"}
+from models.leads import canonical_lead
+
 NPZ_SIDECAR_KEYS = ("sample_rate_hz", "leads", "key", "baseline", "gain")
 
 
@@ -72,11 +71,6 @@ class Recording:
         n = max(1, min(self.n_samples, round(seconds * self.sample_rate_hz)))
         counts = None if self.counts is None else self.counts[:, :n]
         return Recording(self.name, self.sample_rate_hz, self.leads, self.signal_mv[:, :n], counts, self.gain)
-
-
-def canonical_lead(name: str) -> str:
-    name = name.strip()
-    return LEAD_ALIASES.get(name.upper(), name)
 
 
 def load_recording(path: str | Path, *, sample_rate_hz: float | None = None, npz_key: str | None = None) -> Recording:

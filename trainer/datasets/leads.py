@@ -1,55 +1,20 @@
 """Pick the spec's leads from a recording by name and bring it to the spec's sampling rate."""
 
+from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 from scipy.signal import resample_poly
 
-#: Names recordings use for a standard lead (MIT-BIH's modified limb lead MLII counts as II).
-LEAD_ALIASES: dict[str, str] = {
-    "MLII": "II",
-    "ML2": "II",
-    "MLI": "I",
-    "MLIII": "III",
-    "AVR": "aVR",
-    "AVL": "aVL",
-    "AVF": "aVF",
-}
+from models import leads
+from models.leads import LeadError
 
-# Limb leads obtainable from I and II (Einthoven's and Goldberger's equations).
-_FROM_I_II: dict[str, tuple[float, float]] = {
-    "III": (-1.0, 1.0),
-    "aVR": (-0.5, -0.5),
-    "aVL": (1.0, -0.5),
-    "aVF": (-0.5, 1.0),
-}
+__all__ = ["LeadError", "rescale_samples", "resample", "select_leads"]
 
 
-class LeadError(ValueError):
-    """A recording lacks a lead the spec needs."""
-
-
-def canonical_lead(name: str) -> str:
-    name = name.strip()
-    return LEAD_ALIASES.get(name.upper(), LEAD_ALIASES.get(name, name))
-
-
-def select_leads(signal: np.ndarray, names: list[str] | tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
-    """Rows of ``signal`` (l_in, n) for the leads ``want``, by name; III/aVR/aVL/aVF are derived from I and II
-    when not recorded. Returns (len(want), n) float32."""
-    index = {}
-    for i, name in enumerate(names):
-        index.setdefault(canonical_lead(name), i)
-    rows = []
-    for lead in want:
-        if lead in index:
-            rows.append(signal[index[lead]])
-        elif lead in _FROM_I_II and "I" in index and "II" in index:
-            a, b = _FROM_I_II[lead]
-            rows.append(a * signal[index["I"]] + b * signal[index["II"]])
-        else:
-            raise LeadError(f"lead {lead} not in recording (has {', '.join(names)})")
-    return np.asarray(np.stack(rows), dtype=np.float32)
+def select_leads(signal: np.ndarray, names: Sequence[str], want: Sequence[str]) -> np.ndarray:
+    """`models.leads.select_leads` as float32, the dtype of training windows."""
+    return np.asarray(leads.select_leads(signal, names, want), dtype=np.float32)
 
 
 def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:

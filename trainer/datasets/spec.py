@@ -6,8 +6,7 @@ manifest's spec can be passed straight in: ``InputSpec.model_validate(manifest.i
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: Lead names we accept, in the standard 12-lead order.
-STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+from models.leads import STANDARD_LEADS
 
 
 class InputSpec(BaseModel):

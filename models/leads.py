@@ -1,0 +1,69 @@
+"""ECG lead names: which names mean the same lead, and how limb leads follow from I and II.
+
+One module for the replay tool, the worker's assembler and the trainer's loaders, so a recording's leads are
+matched to a bundle's leads the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: The standard 12 leads, in their usual order.
+STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+#: Names monitors and recordings use for a standard lead (MIT-BIH's modified limb lead MLII counts as II).
+LEAD_ALIASES: dict[str, str] = {
+    "MLII": "II",
+    "ML2": "II",
+    "MLI": "I",
+    "MLIII": "III",
+    "AVR": "aVR",
+    "AVL": "aVL",
+    "AVF": "aVF",
+}
+
+#: Limb leads obtainable from I and II (Einthoven's and Goldberger's equations): coefficients of (I, II).
+FROM_I_AND_II: dict[str, tuple[float, float]] = {
+    "III": (-1.0, 1.0),
+    "aVR": (-0.5, -0.5),
+    "aVL": (1.0, -0.5),
+    "aVF": (-0.5, 1.0),
+}
+
+
+class LeadError(ValueError):
+    """A recording lacks a lead that is wanted and cannot be derived."""
+
+
+def canonical_lead(name: str) -> str:
+    """The standard name of a lead (`MLII` -> `II`, `AVF` -> `aVF`); unknown names come back stripped."""
+    name = name.strip()
+    return LEAD_ALIASES.get(name.upper(), name)
+
+
+def missing_leads(names: Sequence[str], want: Sequence[str]) -> list[str]:
+    """The wanted leads that `names` neither has nor can derive."""
+    have = {canonical_lead(n) for n in names}
+    derivable = {"I", "II"} <= have
+    return [lead for lead in want if lead not in have and not (derivable and lead in FROM_I_AND_II)]
+
+
+def select_leads(signal: np.ndarray, names: Sequence[str], want: Sequence[str]) -> np.ndarray:
+    """Rows of `signal` (l_in, n) for the leads `want`, matched by canonical name; III, aVR, aVL and aVF are
+    derived from I and II when not recorded. Returns (len(want), n); raises `LeadError` naming what is missing."""
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(canonical_lead(name), i)
+    missing = missing_leads(names, want)
+    if missing:
+        raise LeadError(f"no lead {', '.join(missing)} (the recording has {', '.join(names)})")
+    rows = []
+    for lead in want:
+        if lead in index:
+            rows.append(signal[index[lead]])
+        else:
+            a, b = FROM_I_AND_II[lead]
+            rows.append(a * signal[index["I"]] + b * signal[index["II"]])
+    return np.stack(rows)
