@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.leads import STANDARD_LEADS
+
 Size = Literal["tiny", "base"]
 
 
@@ -25,18 +27,24 @@ class InputSpec(BaseModel):
 
     @field_validator("leads")
     @classmethod
-    def _leads_unique(cls, leads: tuple[str, ...]) -> tuple[str, ...]:
+    def _standard_unique_leads(cls, leads: tuple[str, ...]) -> tuple[str, ...]:
         if not leads:
             raise ValueError("leads must name at least one lead")
         if len(set(leads)) != len(leads):
             raise ValueError(f"leads must be unique, got {leads}")
+        unknown = [name for name in leads if name not in STANDARD_LEADS]
+        if unknown:
+            raise ValueError(f"leads {unknown} are not standard lead names {STANDARD_LEADS} (MLII is written II)")
         return leads
 
     @model_validator(mode="after")
     def _whole_samples(self) -> InputSpec:
-        samples = self.window_s * self.sample_rate_hz
-        if abs(samples - round(samples)) > 1e-6:
-            raise ValueError(f"window_s * sample_rate_hz must be a whole number of samples, got {samples}")
+        for name, seconds in (("window_s", self.window_s), ("hop_s", self.hop_s)):
+            samples = seconds * self.sample_rate_hz
+            if abs(samples - round(samples)) > 1e-6:
+                raise ValueError(f"{name} * sample_rate_hz must be a whole number of samples, got {samples}")
+        if self.hop_s > self.window_s:
+            raise ValueError(f"hop_s {self.hop_s} is longer than window_s {self.window_s}: samples would be skipped")
         if self.n_samples % self.qrs_stride:
             raise ValueError(f"qrs_stride {self.qrs_stride} must divide the window's {self.n_samples} samples")
         return self
@@ -52,6 +60,18 @@ class InputSpec(BaseModel):
     @property
     def n_qrs_steps(self) -> int:
         return self.n_samples // self.qrs_stride
+
+    @property
+    def hop_samples(self) -> int:
+        return round(self.hop_s * self.sample_rate_hz)
+
+    @property
+    def window_ns(self) -> int:
+        return round(self.window_s * 1e9)
+
+    @property
+    def hop_ns(self) -> int:
+        return round(self.hop_s * 1e9)
 
 
 class ExpertSpec(BaseModel):

@@ -24,7 +24,7 @@ TRT_REASON = tensorrt_unavailable_reason()
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("compile") / "b"
-    config = EnECGConfig.of_size("tiny", input=InputSpec(leads=("MLII", "V5")))
+    config = EnECGConfig.of_size("tiny", input=InputSpec(leads=("II", "V5")))
     save_bundle(build_model(config), out, BundleInfo(model_version="0.0.1-test"))
     return out
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from models.config import InputSpec
 from models.tasks import QUALITY_LABELS, RHYTHM_LABELS
-from trainer.datasets import InputSpec, record_windows
+from trainer.datasets import record_windows
 from trainer.synth.scenario import BUILTIN_SCENARIOS, Scenario, Segment, get_scenario, render_scenario
 from trainer.synth.windows import synth_windows
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import wfdb
 
+from models.config import InputSpec
 from models.tasks import ECTOPY_LABELS, RHYTHM_LABELS
 from trainer.datasets import (
-    InputSpec,
     iter_ptbxl,
     load_cinc_record,
     load_mitdb_record,

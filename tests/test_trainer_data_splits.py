@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainer.datasets import InputSpec, load_windows, split_by_group
+from models.config import InputSpec
+from trainer.datasets import load_windows, split_by_group
 
 FIX = Path(__file__).parent / "fixtures"
 

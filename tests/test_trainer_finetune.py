@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.config import EnECGConfig
-from trainer.datasets import InputSpec
+from models.config import EnECGConfig, InputSpec
 from trainer.finetune import FinetuneSettings, Method, finetune
 from trainer.synth.windows import synth_windows
 

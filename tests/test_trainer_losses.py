@@ -7,10 +7,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from models.config import EnECGConfig
+from models.config import EnECGConfig, InputSpec
 from models.enecg import build_model
 from trainer.batches import targets
-from trainer.datasets import InputSpec
 from trainer.losses import LossWeights, multitask_loss
 from trainer.synth.windows import synth_windows
 

@@ -43,7 +43,7 @@ def test_real_records_split_by_record_and_trained_records_are_not_evaluated() ->
     assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
     assert set(np.unique(data.train.record_id)) >= sides[0]
     assert not set(np.unique(data.real_test.record_id)) & (sides[0] | sides[1])
-    from trainer.datasets import InputSpec
+    from models.config import InputSpec
 
     spec = InputSpec.model_validate(recipe.model.input.model_dump())
     records, notes = _eval_records([FIXTURES / "cpsc2018"], spec, exclude=set(data.train_records))

@@ -9,9 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from models.config import EnECGConfig, ExpertSpec
+from models.config import EnECGConfig, ExpertSpec, InputSpec
 from models.enecg import build_model
-from trainer.datasets import InputSpec
 from trainer.pretrain import PretrainSettings, load_pretrained_experts, pretrain_experts, span_mask
 from trainer.synth.windows import synth_windows
 

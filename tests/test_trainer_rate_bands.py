@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.config import InputSpec
 from models.tasks import RHYTHM_LABELS
-from trainer.datasets import InputSpec
 from trainer.rate_bands import RateBand, rate_band_windows
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from models.config import InputSpec
 from models.enecg import EnECG
 from models.tasks import ECTOPY_LABELS, LETHAL_RHYTHMS, QUALITY_LABELS, RHYTHM_LABELS
 from trainer.beats import QRS_PEAK, REFRACTORY_S, pick_beats, run_record
-from trainer.datasets import InputSpec, LabelledRecord, LabelledWindows, record_windows
+from trainer.datasets import LabelledRecord, LabelledWindows, record_windows
 from trainer.ec57 import qrs_stat, score_record
 from trainer.metrics import binary_report, mae, mean_defined, se_ppv_f1
 

@@ -63,8 +63,8 @@ def multitask_loss(out: TrainOutput, y: Targets, w: LossWeights) -> tuple[torch.
     count = _masked_mean(F.smooth_l1_loss(lg["ectopy_count"], y.ectopy_count, reduction="none"), y.ectopy_mask)
     rr = _masked_mean(F.smooth_l1_loss(lg["rr_s"], y.rr_s, reduction="none", beta=0.05), y.rr_mask)
     pos_weight = torch.tensor(w.qrs_pos_weight, dtype=lg["qrs"].dtype)
-    qrs_steps = F.binary_cross_entropy_with_logits(lg["qrs"], y.qrs, reduction="none", pos_weight=pos_weight)
-    qrs = _masked_mean(qrs_steps.mean(dim=-1), y.qrs_mask)  # (b, t) -> (b,)
+    per_step = F.binary_cross_entropy_with_logits(lg["qrs"], y.qrs, reduction="none", pos_weight=pos_weight)
+    qrs = _masked_mean(per_step.mean(dim=-1), y.qrs_mask)  # (b, t) -> (b,)
     quality_ce = F.cross_entropy(lg["quality"], y.quality.clamp_min(0), reduction="none")
     quality = _masked_mean(quality_ce, y.quality_mask)
     parts = {

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from models.bundle import MANIFEST, ONNX, WEIGHTS, BundleInfo, Metric, TrainingSummary, save_bundle
+from models.config import InputSpec
 from trainer.datasets import (
-    InputSpec,
     LabelledRecord,
     LabelledWindows,
     concat_windows,

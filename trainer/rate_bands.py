@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainer.datasets import InputSpec, LabelledWindows, concat_windows, empty_windows, record_windows
+from models.config import InputSpec
+from trainer.datasets import LabelledWindows, concat_windows, empty_windows, record_windows
 from trainer.synth.artefacts import NOISE_LEVELS
 from trainer.synth.scenario import Segment, render_segments
 
@@ -42,7 +43,7 @@ def rate_band_windows(bands: tuple[RateBand, ...], spec: InputSpec, seed: int) -
                 f"synthhr-{seed}-{k}"
             )
             take = min(WINDOWS_PER_RECORD, band.windows - made)
-            starts = np.sort(rng.integers(0, record.n_samples - spec.window_samples + 1, take))
+            starts = np.sort(rng.integers(0, record.n_samples - spec.n_samples + 1, take))
             parts.append(record_windows(record, spec, starts))
             made += take
             k += 1

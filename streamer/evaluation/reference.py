@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter
 
+from models.config import InputSpec
 from models.tasks import ECTOPY_LABELS, RHYTHM_LABELS
 from streamer.replay.sources import Recording, SourceError, load_recording
-from trainer.datasets import InputSpec, LabelledRecord
+from trainer.datasets import LabelledRecord
 from trainer.datasets.sources import iter_records
 
 

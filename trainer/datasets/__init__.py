@@ -6,12 +6,10 @@ from trainer.datasets.plain import Sidecar, load_plain_record
 from trainer.datasets.ptbxl import iter_ptbxl
 from trainer.datasets.record import LabelledRecord
 from trainer.datasets.sources import iter_records, load_windows, windows_from_records
-from trainer.datasets.spec import InputSpec
 from trainer.datasets.splits import split_by_group
 from trainer.datasets.windows import LabelledWindows, concat_windows, empty_windows, record_windows
 
 __all__ = [
-    "InputSpec",
     "LabelledRecord",
     "LabelledWindows",
     "Sidecar",

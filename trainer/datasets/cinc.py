@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from models.config import InputSpec
 from trainer.datasets.labels import OTHER, SNOMED
 from trainer.datasets.leads import resample, select_leads
 from trainer.datasets.record import LabelledRecord, record_level_rhythm
-from trainer.datasets.spec import InputSpec
 
 
 def header_dx(comments: list[str]) -> list[str]:

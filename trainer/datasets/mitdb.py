@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from models.config import InputSpec
 from trainer.datasets.labels import BEAT_SYMBOL_TO_AAMI, MITDB_RHYTHM, OTHER, sinus_label_for_rate
 from trainer.datasets.leads import resample, rescale_samples, select_leads
 from trainer.datasets.record import LabelledRecord, empty_rhythm, paint_rhythm
-from trainer.datasets.spec import InputSpec
 
 
 def read_annotations(path: str | Path, extension: str = "atr") -> wfdb.Annotation:

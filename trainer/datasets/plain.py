@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
+from models.config import InputSpec
 from models.tasks import QUALITY_LABELS, RHYTHM_LABELS
 from trainer.datasets.labels import AAMI_CLASSES, BEAT_SYMBOL_TO_AAMI, OTHER
 from trainer.datasets.leads import resample, rescale_samples, select_leads
 from trainer.datasets.record import LabelledRecord, empty_rhythm, paint_rhythm
-from trainer.datasets.spec import InputSpec
 
 
 class SidecarBeat(BaseModel):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import wfdb
 
+from models.config import InputSpec
 from trainer.datasets.cinc import labelled_from_signal, map_codes
 from trainer.datasets.labels import PTBXL_SCP
 from trainer.datasets.record import LabelledRecord
-from trainer.datasets.spec import InputSpec
 
 
 def iter_ptbxl(

@@ -3,12 +3,12 @@
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from models.config import InputSpec
 from trainer.datasets.cinc import load_cinc_record
 from trainer.datasets.mitdb import load_mitdb_record
 from trainer.datasets.plain import load_plain_record
 from trainer.datasets.ptbxl import iter_ptbxl
 from trainer.datasets.record import LabelledRecord
-from trainer.datasets.spec import InputSpec
 from trainer.datasets.windows import LabelledWindows, concat_windows, empty_windows, record_windows
 
 PTBXL_CSV = "ptbxl_database.csv"

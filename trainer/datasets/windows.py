@@ -17,10 +17,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from models.config import InputSpec
 from models.tasks import ECTOPY_LABELS, QUALITY_LABELS, RHYTHM_LABELS
 from trainer.datasets.labels import RHYTHM_INDEX
 from trainer.datasets.record import LabelledRecord
-from trainer.datasets.spec import InputSpec
 
 QRS_KERNEL = np.exp(-0.5 * np.arange(-2, 3) ** 2).astype(np.float32)
 UNUSABLE = QUALITY_LABELS.index("unusable")
@@ -74,7 +74,7 @@ def empty_windows(spec: InputSpec) -> LabelledWindows:
     """A container with no rows, shaped for ``spec``."""
     r, e = len(RHYTHM_LABELS), len(ECTOPY_LABELS)
     return LabelledWindows(
-        x=np.zeros((0, len(spec.leads), spec.window_samples), np.float32),
+        x=np.zeros((0, len(spec.leads), spec.n_samples), np.float32),
         rhythm=np.zeros((0, r), np.float32),
         rhythm_mask=np.zeros((0, r), bool),
         ectopy_present=np.zeros((0, e), np.float32),
@@ -82,7 +82,7 @@ def empty_windows(spec: InputSpec) -> LabelledWindows:
         ectopy_mask=np.zeros((0, e), bool),
         rr_s=np.zeros(0, np.float32),
         rr_mask=np.zeros(0, bool),
-        qrs=np.zeros((0, spec.qrs_steps), np.float32),
+        qrs=np.zeros((0, spec.n_qrs_steps), np.float32),
         qrs_mask=np.zeros(0, bool),
         quality=np.zeros(0, np.int64),
         quality_mask=np.zeros(0, bool),
@@ -94,9 +94,9 @@ def empty_windows(spec: InputSpec) -> LabelledWindows:
 
 def window_starts(n_samples: int, spec: InputSpec) -> np.ndarray:
     """Start samples of all full windows of a record."""
-    if n_samples < spec.window_samples:
+    if n_samples < spec.n_samples:
         return np.zeros(0, dtype=np.int64)
-    return np.arange(0, n_samples - spec.window_samples + 1, spec.hop_samples, dtype=np.int64)
+    return np.arange(0, n_samples - spec.n_samples + 1, spec.hop_samples, dtype=np.int64)
 
 
 def _coverage(flags: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
@@ -108,10 +108,10 @@ def _coverage(flags: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
 
 def qrs_track(beats: np.ndarray, starts: np.ndarray, spec: InputSpec) -> np.ndarray:
     """(len(starts), t_qrs) QRS target track from sorted beat samples."""
-    t = spec.qrs_steps
+    t = spec.n_qrs_steps
     track = np.zeros((len(starts), t + 4), dtype=np.float32)  # 2 steps of padding each side
     lo = np.searchsorted(beats, starts)
-    hi = np.searchsorted(beats, starts + spec.window_samples)
+    hi = np.searchsorted(beats, starts + spec.n_samples)
     counts = hi - lo
     rows = np.repeat(np.arange(len(starts)), counts)
     idx = np.concatenate([beats[a:b] for a, b in zip(lo, hi, strict=True)]) if counts.sum() else np.zeros(0, int)
@@ -131,7 +131,7 @@ def record_windows(record: LabelledRecord, spec: InputSpec, starts: np.ndarray |
     starts = window_starts(record.n_samples, spec) if starts is None else np.asarray(starts, dtype=np.int64)
     if len(starts) == 0:
         return empty_windows(spec)
-    w = spec.window_samples
+    w = spec.n_samples
     n = len(starts)
     views = np.lib.stride_tricks.sliding_window_view(record.signal, w, axis=1)  # (l, n_all, s)
     x = np.ascontiguousarray(views[:, starts].transpose(1, 0, 2), dtype=np.float32)  # (n, l, s)
@@ -175,7 +175,7 @@ def record_windows(record: LabelledRecord, spec: InputSpec, starts: np.ndarray |
         ectopy_mask=np.repeat(beats_ok[:, None], len(ECTOPY_LABELS), axis=1),
         rr_s=rr_s.astype(np.float32),
         rr_mask=rr_mask,
-        qrs=qrs_track(beats, starts, spec) if record.beats_known else np.zeros((n, spec.qrs_steps), np.float32),
+        qrs=qrs_track(beats, starts, spec) if record.beats_known else np.zeros((n, spec.n_qrs_steps), np.float32),
         qrs_mask=beats_ok,
         quality=quality.astype(np.int64),
         quality_mask=quality_mask,

@@ -83,7 +83,8 @@ def rhythm_figure(rhythm: str, seed: int | None = None) -> plt.Figure:
 
 def compare_figure(mitdb_path: Path, seed: int = 7) -> plt.Figure:
     """MIT-BIH 100 (MLII, 10 s from 60 s, resampled to 250 Hz) above synthetic sinus at a similar rate."""
-    from trainer.datasets import InputSpec, load_mitdb_record
+    from models.config import InputSpec
+    from trainer.datasets import load_mitdb_record
 
     rec = load_mitdb_record(mitdb_path, InputSpec())
     a, b = int(60 * FS), int((60 + SECONDS) * FS)

@@ -3,7 +3,7 @@ as real data (``trainer.datasets.windows.record_windows``)."""
 
 import numpy as np
 
-from trainer.datasets.spec import InputSpec
+from models.config import InputSpec
 from trainer.datasets.windows import LabelledWindows, concat_windows, empty_windows, record_windows
 from trainer.synth.artefacts import NOISE_LEVELS
 from trainer.synth.rhythms import GENERATORS
@@ -47,7 +47,7 @@ def synth_windows(
     if unknown:
         raise ValueError(f"unknown mix entries {unknown}; rhythms {sorted(GENERATORS)}, noise {sorted(NOISE_LEVELS)}")
     rng = np.random.default_rng(seed)
-    w = spec.window_samples
+    w = spec.n_samples
     length_s = spec.window_s * 3.0
     parts = []
     made = 0
