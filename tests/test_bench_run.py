@@ -12,6 +12,7 @@ from streamer.bench.run import BenchConfig, run_bench
 from streamer.cli.main import main
 
 
+@pytest.mark.slow  # ~8 s: most of it exporting the ci bundle to ONNX
 def test_tiny_in_process_bench(ci_bundle: Path) -> None:
     config = BenchConfig(
         bundle=ci_bundle,

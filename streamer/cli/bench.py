@@ -1,64 +1,98 @@
-"""`enecg bench`: pipeline capacity (beds in real time per CPU core) and end-to-end latency at N beds."""
+"""`enecg bench`: capacity per CPU core (each CPU backend and the naive path, with the ratio), scaling with batch
+size, beds and hop, and end-to-end latency with the worker's CPU and RSS per bed on the dev broker."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 from streamer.cli.main import CommandError
 
 EXAMPLES = """examples:
-  enecg bench --bundle models/bundles/default                 # capacity + latency at 100 beds (~2 min)
-  enecg bench --bundle DIR --backend onnx --skip-latency --json
-  enecg bench --bundle DIR --beds 50 --duration 30 --chunk-ms 1000
+  enecg bench --bundle models/bundles/default              # everything, about 2.5 min on 2 cores
+  enecg bench --bundle models/bundles/default --json > bench.json
+  enecg bench --bundle DIR --parts capacity,scaling        # in process only: no broker, no worker
+  enecg bench --bundle DIR --parts e2e --beds 10,100,300 --duration 30
+  enecg bench --bundle DIR --backends onnx --capacity-cpu-s 10 --budget-s 600
 """
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from error
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more positive integers")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="measure pipeline capacity per CPU core and end-to-end latency on the dev broker",
-        description="Capacity: the worker's in-process pipeline on one thread over real MIT-BIH signal, as fast as "
-        "it goes. Latency: a worker on the embedded broker with --beds beds replayed at real time; p50/p99 of "
-        "(vitals published - newest sample of its window).",
+        help="measure beds per CPU core (per backend, vs the naive path), scaling, and end-to-end latency",
+        description="Capacity: the worker's pipeline in process (decode, assembly, windows, batcher, model, "
+        "alarms) on one thread over MIT-BIH 100, per CPU backend and for the naive path (unmerged LoRA, eager, "
+        "one window per call); beds per core from CPU time. Scaling: model cost per window vs batch size, "
+        "pipeline cost vs beds, hop extrapolated. End to end: a worker process on the embedded broker, beds "
+        "replayed at real time; latency p50/p99 (record published - newest sample), worker CPU and RSS per bed. "
+        "Progress goes to stderr; parts that would pass --budget-s are skipped and named.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--bundle", type=Path, required=True, help="model bundle directory")
-    parser.add_argument("--backend", choices=("torch", "onnx", "tensorrt"), default="torch", help="model runtime")
-    parser.add_argument("--beds", type=int, default=100, help="beds for the latency run (default: %(default)s)")
-    parser.add_argument("--duration", type=float, default=40.0, help="latency run signal seconds (default: 40)")
-    parser.add_argument("--chunk-ms", type=float, default=250.0, help="latency run chunk length (default: 250)")
-    parser.add_argument("--capacity-beds", type=int, default=32, help="beds for the capacity run (default: 32)")
-    parser.add_argument("--capacity-signal", type=float, default=60.0, help="signal s per bed, capacity run")
-    parser.add_argument("--skip-latency", action="store_true", help="capacity only (no broker, no worker)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--backends", type=_names, default=("torch", "onnx"), help="CPU backends (default: torch,onnx)")
+    parser.add_argument("--no-naive", action="store_true", help="leave out the naive (unmerged LoRA) path")
+    parser.add_argument("--parts", type=_names, default=("capacity", "scaling", "e2e"), help="default: all three")
+    parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1: per-core figures)")
+    parser.add_argument("--capacity-beds", type=int, default=32, help="beds of the capacity runs (default: 32)")
+    parser.add_argument("--capacity-cpu-s", type=float, default=5.0, help="CPU s per capacity path (default: 5)")
+    parser.add_argument("--max-batch", type=int, default=32, help="windows per model call at most (default: 32)")
+    parser.add_argument("--beds", type=_ints, default=(10, 100), help="end-to-end bed counts (default: 10,100)")
+    parser.add_argument("--e2e-backend", choices=("torch", "onnx", "tensorrt"), default="torch", help="worker runtime")
+    parser.add_argument("--duration", type=float, default=20.0, help="end-to-end signal s per bed (default: 20)")
+    parser.add_argument("--chunk-ms", type=float, default=250.0, help="end-to-end chunk length (default: 250)")
+    parser.add_argument("--budget-s", type=float, default=180.0, help="skip parts that would pass it (default: 180)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamer.bench import measure_capacity, measure_latency
+    from pydantic import ValidationError
+
+    from streamer.bench.report import render
+    from streamer.bench.run import BenchConfig, run_bench
 
     if not (args.bundle / "manifest.json").exists():
         raise CommandError(f"--bundle {args.bundle} has no manifest.json")
-    if not 1 <= args.beds <= 2000 or not 5 <= args.duration <= 300:
-        raise CommandError("--beds must be 1..2000 and --duration 5..300 s")
-    capacity = measure_capacity(args.bundle, args.backend, args.capacity_beds, args.capacity_signal)
-    latency = None
-    if not args.skip_latency:
-        latency = measure_latency(args.bundle, args.backend, args.beds, args.duration, args.chunk_ms)
-    if args.json:
-        print(json.dumps({"capacity": capacity.model_dump(), "latency": latency and latency.model_dump()}))
-        return 0
-    print(f"{'figure':<34} {'value':>10}  conditions")
-    print(
-        f"{'beds in real time per CPU core':<34} {capacity.beds_realtime_per_core:>10.1f}  "
-        f"{capacity.backend}, 1 thread, {capacity.beds} beds x {capacity.signal_s_per_bed:g} s, "
-        f"{capacity.windows_per_s:.0f} windows/s"
-    )
-    if latency is not None:
-        where = f"{latency.beds} beds, {latency.chunk_ms:g} ms chunks, {latency.vitals} windows, dev broker"
-        print(f"{'end-to-end latency p50 (ms)':<34} {latency.p50_ms:>10.1f}  {where}")
-        print(f"{'end-to-end latency p99 (ms)':<34} {latency.p99_ms:>10.1f}  max {latency.max_ms:.0f} ms")
+    try:
+        config = BenchConfig(
+            bundle=args.bundle,
+            backends=args.backends,
+            naive=not args.no_naive,
+            threads=args.threads,
+            parts=args.parts,
+            capacity_beds=args.capacity_beds,
+            capacity_cpu_s=args.capacity_cpu_s,
+            max_batch=args.max_batch,
+            e2e_beds=args.beds,
+            e2e_backend=args.e2e_backend,
+            e2e_duration_s=args.duration,
+            chunk_ms=args.chunk_ms,
+            budget_s=args.budget_s,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise CommandError(f"bad option {'.'.join(map(str, first['loc']))}: {first['msg']}") from error
+
+    def progress(line: str) -> None:
+        print(f"bench: {line}", file=sys.stderr, flush=True)
+
+    report = run_bench(config, progress)
+    print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0

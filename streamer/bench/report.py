@@ -1,0 +1,184 @@
+"""What one `enecg bench` run found, as a pydantic model (the --json output) and as plain-text tables."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from streamer.bench.capacity import BatchCost, Capacity
+from streamer.bench.latency import EndToEnd
+from streamer.bench.stats import Percentiles
+
+NAIVE = "naive"
+
+
+class Machine(BaseModel):
+    cpus: int
+    load_before: tuple[float, float, float]  # os.getloadavg(): other work on the machine
+    load_after: tuple[float, float, float] | None = None
+    date: str
+    torch: str
+    onnxruntime: str | None
+
+
+class HopRow(BaseModel):
+    """Beds per core if the bundle had another hop. Each bed needs 1/hop windows per second; the window length
+    (the model's input) stays. Extrapolated, not measured: the model's cost per window at the capacity batch
+    plus the rest of the pipeline's cost per bed-second as measured at the bundle's hop."""
+
+    hop_s: float
+    windows_per_bed_s: float
+    beds_per_core_model: float  # model calls only
+    beds_per_core_pipeline: float  # estimate with decode/assembly/alarm cost held per bed-second
+
+
+class BenchReport(BaseModel):
+    bundle: str
+    model_version: str
+    window_s: float
+    hop_s: float
+    threads: int
+    machine: Machine
+    capacity: list[Capacity] = Field(default_factory=list)
+    speedup_vs_naive: dict[str, float] = Field(default_factory=dict)  # path -> beds/core ratio (CPU time)
+    batch_costs: list[BatchCost] = Field(default_factory=list)
+    bed_sweep: list[Capacity] = Field(default_factory=list)
+    hops: list[HopRow] = Field(default_factory=list)
+    end_to_end: list[EndToEnd] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)  # parts left out and why (budget, --parts)
+    elapsed_s: float = 0.0
+
+
+def speedups(capacity: list[Capacity]) -> dict[str, float]:
+    """beds/core of each optimised path over the naive path's (CPU-time figures); empty without a naive row."""
+    naive = next((c for c in capacity if c.path == NAIVE), None)
+    if naive is None or naive.beds_per_core <= 0:
+        return {}
+    return {c.path: round(c.beds_per_core / naive.beds_per_core, 2) for c in capacity if c.path != NAIVE}
+
+
+def hop_rows(pipeline: Capacity, model: BatchCost, bundle_hop_s: float, hops: tuple[float, ...]) -> list[HopRow]:
+    """Extrapolates `pipeline` (measured at `bundle_hop_s`) to other hops with the model's cost per window."""
+    model_s = model.cpu_ms_per_window / 1e3  # CPU s per window
+    rest_s = max(1 / pipeline.beds_per_core - model_s / bundle_hop_s, 0.0)  # CPU s per bed-second, not the model
+    return [
+        HopRow(
+            hop_s=hop,
+            windows_per_bed_s=round(1 / hop, 3),
+            beds_per_core_model=round(hop / model_s, 1),
+            beds_per_core_pipeline=round(1 / (rest_s + model_s / hop), 1),
+        )
+        for hop in sorted({*hops, bundle_hop_s})
+    ]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned first column, right-aligned figures, a rule under the header."""
+    widths = [max(len(x) for x in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _ms(p: Percentiles | None, name: str) -> str:
+    return "-" if p is None else f"{getattr(p, name):.0f}"
+
+
+def render(report: BenchReport) -> str:
+    """The summary tables, as printed by `enecg bench`."""
+    m = report.machine
+    out = [
+        f"enecg bench: bundle {report.model_version} (window {report.window_s:g} s, hop {report.hop_s:g} s), "
+        f"{report.threads} inference thread(s), {m.cpus} CPUs, load {m.load_before[0]:.2f} before"
+        + (f" / {m.load_after[0]:.2f} after" if m.load_after else "")
+        + f", {m.date}",
+    ]
+    if report.capacity:
+        c0 = report.capacity[0]
+        out += [
+            "",
+            f"In-process capacity: decode + assembly + windows + batcher + model + alarms, {c0.beds} beds of "
+            f"MIT-BIH 100, {c0.chunk_ms:g} ms chunks, one thread. Beds per core = bed-seconds of signal per CPU "
+            "second (wall-time figure beside it).",
+        ]
+        rows = [
+            [
+                c.path,
+                c.backend,
+                str(c.max_batch),
+                f"{c.mean_batch:.1f}",
+                str(c.windows),
+                f"{c.cpu_s:.2f}",
+                f"{c.windows_per_cpu_s:.0f}",
+                f"{c.beds_per_core:.0f}",
+                f"{c.beds_per_core_wall:.0f}",
+                f"{report.speedup_vs_naive[c.path]:.2f}x" if c.path in report.speedup_vs_naive else "1.00x",
+            ]
+            for c in report.capacity
+        ]
+        header = ["path", "runtime", "batch<=", "mean batch", "windows", "CPU s", "win/CPU s", "beds/core", "(wall)"]
+        out += _table([*header, "vs naive"], rows)
+    if report.batch_costs:
+        out += ["", "Model call alone vs batch size (random windows): CPU ms per window, beds per core at the hop."]
+        rows = [
+            [
+                b.path,
+                str(b.batch),
+                str(b.calls),
+                f"{b.cpu_ms_per_window:.2f}",
+                f"{b.wall_ms_per_window:.2f}",
+                f"{b.beds_per_core:.0f}",
+            ]
+            for b in report.batch_costs
+        ]
+        out += _table(["path", "batch", "calls", "CPU ms/win", "wall ms/win", "beds/core"], rows)
+    if report.bed_sweep:
+        out += ["", "Pipeline cost vs beds (a batch holds at most one window per bed per hop):"]
+        rows = [
+            [str(c.beds), c.path, f"{c.mean_batch:.1f}", f"{1e3 / c.beds_per_core:.2f}", f"{c.beds_per_core:.0f}"]
+            for c in report.bed_sweep
+        ]
+        out += _table(["beds", "path", "mean batch", "CPU ms per bed-s", "beds/core"], rows)
+    if report.hops:
+        out += [
+            "",
+            f"Window/hop: the window ({report.window_s:g} s) is the model's input; the hop is fixed by the bundle "
+            f"({report.hop_s:g} s). Each bed needs 1/hop windows per second; other hops are EXTRAPOLATED from the "
+            "measured cost per window, not measured.",
+        ]
+        rows = [
+            [f"{h.hop_s:g}", f"{h.windows_per_bed_s:.2f}", f"{h.beds_per_core_model:.0f}"]
+            + [f"{h.beds_per_core_pipeline:.0f}"]
+            for h in report.hops
+        ]
+        out += _table(["hop s", "windows/s per bed", "beds/core model only", "beds/core pipeline (est.)"], rows)
+    if report.end_to_end:
+        e0 = report.end_to_end[0]
+        out += [
+            "",
+            f"End to end on the dev broker (Tansu), one worker process ({e0.backend}, --threads {e0.threads}), "
+            f"{e0.duration_s:g} s of signal per bed at real time, {e0.chunk_ms:g} ms chunks. Latency = vitals/alert "
+            "record timestamp - newest sample of its window. Worker CPU and RSS from /proc.",
+        ]
+        rows = [
+            [
+                str(e.beds),
+                str(e.vitals),
+                _ms(e.vitals_latency_ms, "p50"),
+                _ms(e.vitals_latency_ms, "p99"),
+                _ms(e.vitals_latency_ms, "max"),
+                f"{e.alerts} ({_ms(e.alerts_latency_ms, 'p50')}/{_ms(e.alerts_latency_ms, 'p99')})",
+                f"{e.worker_cores:.3f}",
+                f"{e.cpu_ms_per_bed_s:.2f}",
+                f"{e.rss_peak_mb:.0f}",
+                f"{e.rss_per_bed_mb:.2f}",
+            ]
+            for e in report.end_to_end
+        ]
+        header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores"]
+        out += _table([*header, "CPU ms/bed-s", "RSS MB", "RSS MB/bed"], rows)
+        out.append(f"(idle worker: {e0.worker_idle_cores:.3f} cores, RSS {e0.rss_idle_mb:.0f} MB)")
+    out += [f"skipped: {s}" for s in report.skipped]
+    out.append(f"bench took {report.elapsed_s:.0f} s")
+    return "\n".join(out)
