@@ -53,16 +53,20 @@ def test_end_to_end_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
     assert e2e.vitals >= 2  # each bed's 8 s hold at least one window on the hop grid
     assert e2e.vitals_latency_ms is not None and e2e.vitals_latency_ms.n == e2e.vitals
     assert e2e.worker_cpu_s > 0 and e2e.rss_idle_mb > 50 and e2e.rss_peak_mb >= e2e.rss_idle_mb
+    assert e2e.broker_cores is not None  # the Tansu child found in /proc
     assert (tmp_path / "worker-2.log").exists()
 
 
-def test_cli_json_and_misuse(ci_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_and_misuse(ci_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["bench", "--bundle", str(ci_bundle), "--parts", "capacity", "--backends", "torch", "--no-naive"]
     assert main([*argv, "--capacity-beds", "2", "--capacity-cpu-s", "0.1", "--json"]) == 0
     out, err = capsys.readouterr()
     data = json.loads(out)
     assert [c["path"] for c in data["capacity"]] == ["torch"] and data["speedup_vs_naive"] == {}
     assert "bench: capacity torch" in err  # progress on stderr, never in the JSON
+    assert main([*argv, "--capacity-beds", "2", "--capacity-cpu-s", "0.1", "--json-out", str(tmp_path / "b.json")]) == 0
+    assert "In-process capacity" in capsys.readouterr().out  # the tables, and the same report kept as JSON
+    assert json.loads((tmp_path / "b.json").read_text())["capacity"][0]["beds"] == 2
     assert main(["bench", "--bundle", str(ci_bundle), "--backends", "cuda"]) == 1
     assert "enecg bench: error: bad option backends" in capsys.readouterr().err
     assert main(["bench", "--bundle", "/nonexistent"]) == 1

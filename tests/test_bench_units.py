@@ -73,7 +73,8 @@ def test_clock_accumulates_only_timed_sections() -> None:
 def capacity(path: str, backend: str, beds_per_core: float, batch: float = 32.0) -> Capacity:
     return Capacity(
         path=path, backend=backend, max_batch=32 if path != "naive" else 1, beds=32, chunk_ms=500, signal_s=800,
-        served_s=800, windows=320, mean_batch=batch, cpu_s=800 / beds_per_core, wall_s=900 / beds_per_core,
+        served_s=800, windows=320, mean_batch=batch, cpu_s=800 / beds_per_core, window_cpu_s=480 / beds_per_core,
+        wall_s=900 / beds_per_core,
         beds_per_core=beds_per_core, beds_per_core_wall=beds_per_core * 8 / 9, windows_per_cpu_s=beds_per_core / 2.5,
     )  # fmt: skip
 
@@ -88,23 +89,23 @@ def test_speedups_are_beds_per_core_over_the_naive_paths() -> None:
     assert speedups(rows[:2]) == {}  # no naive row: no ratio rather than a made-up one
 
 
-def test_hop_rows_extrapolate_with_the_model_cost_per_window() -> None:
-    # pipeline 200 beds/core at hop 2.5 s = 5 ms CPU per bed-second; model 5 ms per window = 2 ms per bed-second
+def test_hop_rows_split_the_measured_cost_into_per_window_and_per_signal() -> None:
+    # 200 beds/core: 800 bed-s in 4 CPU s, of which 2.4 s in 320 windows (7.5 ms each) and 1.6 s per signal (2 ms/bed-s)
     pipeline = capacity("torch", "torch", 200)
-    model = BatchCost(path="torch", batch=32, calls=4, cpu_ms_per_window=5.0, wall_ms_per_window=5.0, beds_per_core=500)
-    rows = {r.hop_s: r for r in hop_rows(pipeline, model, 2.5, (1.0, 5.0))}
+    rows = {r.hop_s: r for r in hop_rows(pipeline, 2.5, (1.0, 5.0))}
     assert sorted(rows) == [1.0, 2.5, 5.0]
-    assert rows[2.5].beds_per_core_pipeline == pytest.approx(200)  # the measured point is reproduced
-    assert rows[1.0].windows_per_bed_s == 1.0 and rows[1.0].beds_per_core_model == pytest.approx(200)
-    assert rows[1.0].beds_per_core_pipeline == pytest.approx(1 / (0.003 + 0.005))  # rest 3 ms + model 5 ms
-    assert rows[5.0].beds_per_core_pipeline == pytest.approx(1 / (0.003 + 0.001))
+    assert rows[2.5].beds_per_core == pytest.approx(200)  # the measured point is reproduced
+    assert rows[1.0].windows_per_bed_s == 1.0
+    assert rows[1.0].cpu_ms_per_bed_s == pytest.approx(2.0 + 7.5)
+    assert rows[5.0].beds_per_core == pytest.approx(1 / (0.002 + 0.0075 / 5), abs=0.1)
 
 
 def sample_report() -> BenchReport:
     lat = percentiles([400.0, 500.0, 600.0, 900.0])
     e2e = EndToEnd(
         beds=10, backend="torch", threads=1, duration_s=20, chunk_ms=250, vitals=60, alerts=0, vitals_latency_ms=lat,
-        alerts_latency_ms=None, worker_cpu_s=3.0, worker_cores=0.12, worker_idle_cores=0.04, cpu_ms_per_bed_s=15.0,
+        alerts_latency_ms=None, worker_cpu_s=3.0, worker_cores=0.12, worker_idle_cores=0.04, broker_cores=0.2,
+        cpu_ms_per_bed_s=15.0,
         rss_idle_mb=515.0, rss_peak_mb=545.0, rss_per_bed_mb=3.0, startup_s=9.5,
     )  # fmt: skip
     rows = [capacity("torch", "torch", 300), capacity("naive", "torch-unmerged-lora", 120, batch=1.0)]
@@ -114,7 +115,8 @@ def sample_report() -> BenchReport:
         machine=Machine(cpus=2, load_before=(1.5, 1.0, 0.5), load_after=(2.0, 1.0, 0.5), date="2026-11-25 04:00 UTC",
                         torch="2.13.0+cpu", onnxruntime=None),
         capacity=rows, speedup_vs_naive=speedups(rows), batch_costs=[model], bed_sweep=[rows[0]],
-        hops=hop_rows(rows[0], model, 2.5, (1.0,)), end_to_end=[e2e], skipped=["e2e 100 beds: budget"], elapsed_s=12,
+        hops=hop_rows(rows[0], 2.5, (1.0,)), hops_path="torch", end_to_end=[e2e],
+        skipped=["e2e 100 beds: budget"], elapsed_s=12,
     )  # fmt: skip
 
 
@@ -124,7 +126,7 @@ def test_render_shows_every_table_with_the_figures() -> None:
     torch_row = next(line for line in lines if line.startswith("torch ") and "2.50x" in line)
     assert " 300 " in f"{torch_row} "
     assert any(line.startswith("naive ") and line.rstrip().endswith("1.00x") for line in lines)
-    assert "EXTRAPOLATED" in text and "hop s" in text
+    assert "EXTRAPOLATED" in text and "hop s" in text and "5.00 CPU ms per window" in text  # 1.6 s / 320 windows
     e2e_row = next(line for line in lines if line.startswith("10 ") and " 60 " in line)
     assert e2e_row.split()[2:5] == ["550", "891", "900"]  # p50, p99, max of the latencies above
     assert "load 1.50 before / 2.00 after" in text

@@ -5,13 +5,13 @@ Latency of a record = its Kafka timestamp (the worker's producer stamps it when 
 signal time of the newest sample of its window. The replay's signal clock starts with the replay, so that
 sample was produced at that wall time: the figure is sample produced -> record published, including the
 device's chunking (a bed sends each chunk up to one chunk after its last sample: the replay's phase).
-The worker's CPU (utime+stime) and RSS come from /proc/<pid> while it runs.
+The worker's (and the broker's) CPU (utime+stime) and RSS come from /proc/<pid> while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +27,6 @@ from streamer.replay.sources import Recording
 from streamer.settings import KafkaSettings, TopicSettings
 
 IDLE_S = 2.0  # the worker's idle CPU and RSS are read over this long before the replay
-QUIET_S = 2.0  # after the replay, the run ends once no vitals came for this long
 
 
 class EndToEnd(BaseModel):
@@ -37,12 +36,13 @@ class EndToEnd(BaseModel):
     duration_s: float  # signal seconds per bed, replayed at real time
     chunk_ms: float
     vitals: int
-    alerts: int
+    alerts: int  # alert records with a window in their evidence (a stream's end raises others, windowless)
     vitals_latency_ms: Percentiles | None
     alerts_latency_ms: Percentiles | None  # alerts with a window in their evidence
-    worker_cpu_s: float  # during the replay until the last record was out
+    worker_cpu_s: float  # from the replay's start until its vitals stopped growing
     worker_cores: float  # worker_cpu_s / that wall time: cores the worker kept busy
     worker_idle_cores: float  # before the replay: the cost of an idle worker (polling, timers)
+    broker_cores: float | None  # the Tansu broker over the same time (it shares the 2 cores)
     cpu_ms_per_bed_s: float  # CPU ms per bed per second of signal (= thousandths of a core per bed)
     rss_idle_mb: float
     rss_peak_mb: float
@@ -50,24 +50,22 @@ class EndToEnd(BaseModel):
     startup_s: float  # worker start until it held its partitions
 
 
-async def _collect(
-    kafka: KafkaSettings, topic: str, kind: type[Vitals] | type[Alert], lags: list[float], arrivals: list[float]
-) -> None:
-    """Latency of every record of `topic` with a window, and when each arrived here."""
+async def _latencies(kafka: KafkaSettings, topic: str, kind: type[Vitals] | type[Alert]) -> list[float]:
+    """Latency (ms) of every record of `topic` with a window: its Kafka timestamp - its window's end."""
     from streamer.kafka_io import tail
 
-    async with contextlib.aclosing(tail(kafka, topic, follow=True)) as records:
-        async for record in records:
-            value = decode_record(record.value, kind)
-            end_ns = value.evidence.window_end_ns if isinstance(value, Alert) else getattr(value, "window_end_ns", None)
-            arrivals.append(time.monotonic())
-            if end_ns is not None:
-                lags.append(record.timestamp - end_ns / 1e6)
+    lags = []
+    async for record in tail(kafka, topic, idle_timeout_s=2.0):
+        value = decode_record(record.value, kind)
+        end_ns = value.evidence.window_end_ns if isinstance(value, Alert) else getattr(value, "window_end_ns", None)
+        if end_ns is not None:
+            lags.append(record.timestamp - end_ns / 1e6)
+    return lags
 
 
-async def _sample(pid: int, samples: list[ProcessUsage], every_s: float = 0.25) -> None:
+async def _sample(pids: list[int], samples: list[list[ProcessUsage]], every_s: float = 0.25) -> None:
     while True:
-        samples.append(process_usage(pid))
+        samples.append([process_usage(pid) for pid in pids])
         await asyncio.sleep(every_s)
 
 
@@ -76,41 +74,50 @@ async def _run(
     topics: TopicSettings,
     config: ReplayConfig,
     recording: Recording,
-    pid: int,
-    quiet_s: float,
+    pids: list[int],
     deadline_s: float,
-) -> tuple[list[float], list[float], ProcessUsage, ProcessUsage, float]:
-    """Replays at real time while collecting outputs and the worker's usage; ends once outputs stop coming."""
+) -> tuple[list[float], list[float], list[list[ProcessUsage]]]:
+    """Replays at real time while sampling usage of `pids`; then reads the outputs once they stop growing.
+
+    Outputs are read after the replay, not tailed during it: on this broker every fetch scans the partition,
+    so extra consumers during the run would load the broker the worker depends on.
+    Returns vitals and alert latencies and the usage samples up to the read where the vitals stopped growing.
+    """
     from streamer.replay.engine import replay
 
-    vitals: list[float] = []
-    alerts: list[float] = []
-    arrivals: list[float] = []  # of vitals only: the replay's end itself raises a technical alert later
-    samples: list[ProcessUsage] = []
-    tasks = [
-        asyncio.create_task(_collect(kafka, topics.vitals, Vitals, vitals, arrivals)),
-        asyncio.create_task(_collect(kafka, topics.alerts, Alert, alerts, [])),
-        asyncio.create_task(_sample(pid, samples)),
-    ]
+    samples: list[list[ProcessUsage]] = []
+    sampler = asyncio.create_task(_sample(pids, samples))
     try:
         # signal time starts now, so a sample's signal time is the wall time it is produced at
         timed = config.model_copy(update={"start_time_ns": time.time_ns()})
         await replay([recording], timed, kafka, topics.waveform)
         ended = time.monotonic()
+        vitals: list[float] = []
+        done_at = len(samples)
         while time.monotonic() < ended + deadline_s:
-            last = arrivals[-1] if arrivals else ended
-            if time.monotonic() - max(last, ended) > quiet_s:
-                break
-            await asyncio.sleep(0.25)
-        samples.append(process_usage(pid))
+            await asyncio.sleep(1.0)
+            seen = await _latencies(kafka, topics.vitals, Vitals)
+            if seen and len(seen) == len(vitals):
+                break  # nothing new for a read: the worker has caught up
+            vitals, done_at = seen, len(samples)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+    alerts = await _latencies(kafka, topics.alerts, Alert)
+    return vitals, alerts, samples[: max(done_at, 1)]
 
-    last = arrivals[-1] if arrivals else samples[-1].at_s
-    end = next(s for s in samples if s.at_s >= last)  # first reading after the last record arrived
-    return vitals, alerts, samples[0], end, max(s.rss_mb for s in samples)
+
+def _child_pid(name: str) -> int | None:
+    """This process's child named `name` (the dev broker), read from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        if comm == name and int(text[text.rindex(")") + 2 :].split()[1]) == os.getpid():
+            return int(stat.parent.name)
+    return None
 
 
 def measure_end_to_end(
@@ -146,17 +153,22 @@ def measure_end_to_end(
             startup_s = time.monotonic() - started
             assert worker.process is not None
             pid = worker.process.pid
+            broker_pid = _child_pid("tansu")
             idle0 = process_usage(pid)
             time.sleep(idle_s)
             idle1 = process_usage(pid)
             progress(f"e2e {beds} beds: worker ready in {startup_s:.1f} s; replaying {duration_s:g} s at real time")
-            vitals, alerts, first, end, rss_peak = asyncio.run(
-                _run(kafka, topics, config, recording, pid, quiet_s=QUIET_S, deadline_s=max(30.0, duration_s))
+            pids = [pid] if broker_pid is None else [pid, broker_pid]
+            vitals, alerts, samples = asyncio.run(
+                _run(kafka, topics, config, recording, pids, deadline_s=max(30.0, duration_s))
             )
             worker.kill()  # measured: a graceful Faust stop would only add seconds
     if not vitals:
         raise RuntimeError(f"no vitals came out of the worker; see {log_path}")
-    cpu_s = end.cpu_s - first.cpu_s
+    first, end = samples[0], samples[-1]
+    wall_s = max(end[0].at_s - first[0].at_s, 1e-9)
+    cpu_s = end[0].cpu_s - first[0].cpu_s
+    rss_peak = max(s[0].rss_mb for s in samples)
     return EndToEnd(
         beds=beds,
         backend=backend,
@@ -168,8 +180,9 @@ def measure_end_to_end(
         vitals_latency_ms=percentiles(vitals),
         alerts_latency_ms=percentiles(alerts),
         worker_cpu_s=round(cpu_s, 2),
-        worker_cores=round(cpu_s / max(end.at_s - first.at_s, 1e-9), 3),
+        worker_cores=round(cpu_s / wall_s, 3),
         worker_idle_cores=round((idle1.cpu_s - idle0.cpu_s) / (idle1.at_s - idle0.at_s), 3),
+        broker_cores=None if broker_pid is None else round((end[1].cpu_s - first[1].cpu_s) / wall_s, 3),
         cpu_ms_per_bed_s=round(cpu_s / (beds * duration_s) * 1e3, 3),
         rss_idle_mb=round(idle1.rss_mb, 1),
         rss_peak_mb=round(rss_peak, 1),

@@ -22,13 +22,13 @@ class Machine(BaseModel):
 
 class HopRow(BaseModel):
     """Beds per core if the bundle had another hop. Each bed needs 1/hop windows per second; the window length
-    (the model's input) stays. Extrapolated, not measured: the model's cost per window at the capacity batch
-    plus the rest of the pipeline's cost per bed-second as measured at the bundle's hop."""
+    (the model's input) stays. Extrapolated, not measured: the capacity run's CPU split into what comes per
+    window (model + alarm engine) and what comes per second of signal (decode, assembly, resampling)."""
 
     hop_s: float
     windows_per_bed_s: float
-    beds_per_core_model: float  # model calls only
-    beds_per_core_pipeline: float  # estimate with decode/assembly/alarm cost held per bed-second
+    cpu_ms_per_bed_s: float
+    beds_per_core: float
 
 
 class BenchReport(BaseModel):
@@ -43,6 +43,7 @@ class BenchReport(BaseModel):
     batch_costs: list[BatchCost] = Field(default_factory=list)
     bed_sweep: list[Capacity] = Field(default_factory=list)
     hops: list[HopRow] = Field(default_factory=list)
+    hops_path: str = ""  # the capacity run the hop rows come from
     end_to_end: list[EndToEnd] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # parts left out and why (budget, --parts)
     elapsed_s: float = 0.0
@@ -56,19 +57,22 @@ def speedups(capacity: list[Capacity]) -> dict[str, float]:
     return {c.path: round(c.beds_per_core / naive.beds_per_core, 2) for c in capacity if c.path != NAIVE}
 
 
-def hop_rows(pipeline: Capacity, model: BatchCost, bundle_hop_s: float, hops: tuple[float, ...]) -> list[HopRow]:
-    """Extrapolates `pipeline` (measured at `bundle_hop_s`) to other hops with the model's cost per window."""
-    model_s = model.cpu_ms_per_window / 1e3  # CPU s per window
-    rest_s = max(1 / pipeline.beds_per_core - model_s / bundle_hop_s, 0.0)  # CPU s per bed-second, not the model
-    return [
-        HopRow(
-            hop_s=hop,
-            windows_per_bed_s=round(1 / hop, 3),
-            beds_per_core_model=round(hop / model_s, 1),
-            beds_per_core_pipeline=round(1 / (rest_s + model_s / hop), 1),
+def hop_rows(pipeline: Capacity, bundle_hop_s: float, hops: tuple[float, ...]) -> list[HopRow]:
+    """Extrapolates `pipeline` (measured at `bundle_hop_s`) to other hops; the bundle's own hop reproduces it."""
+    per_window_s = pipeline.window_cpu_s / pipeline.windows  # CPU s per window
+    per_signal_s = (pipeline.cpu_s - pipeline.window_cpu_s) / pipeline.served_s  # CPU s per bed-second
+    rows = []
+    for hop in sorted({*hops, bundle_hop_s}):
+        per_bed_s = per_signal_s + per_window_s / hop
+        rows.append(
+            HopRow(
+                hop_s=hop,
+                windows_per_bed_s=round(1 / hop, 3),
+                cpu_ms_per_bed_s=round(per_bed_s * 1e3, 3),
+                beds_per_core=round(1 / per_bed_s, 1),
+            )
         )
-        for hop in sorted({*hops, bundle_hop_s})
-    ]
+    return rows
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -100,7 +104,7 @@ def render(report: BenchReport) -> str:
             "",
             f"In-process capacity: decode + assembly + windows + batcher + model + alarms, {c0.beds} beds of "
             f"MIT-BIH 100, {c0.chunk_ms:g} ms chunks, one thread. Beds per core = bed-seconds of signal per CPU "
-            "second (wall-time figure beside it).",
+            "second (wall-time figure beside it); a window serves one hop of its bed.",
         ]
         rows = [
             [
@@ -140,26 +144,29 @@ def render(report: BenchReport) -> str:
             for c in report.bed_sweep
         ]
         out += _table(["beds", "path", "mean batch", "CPU ms per bed-s", "beds/core"], rows)
-    if report.hops:
+    if report.hops and report.capacity:
+        c = next((c for c in report.capacity if c.path == report.hops_path), report.capacity[0])
         out += [
             "",
             f"Window/hop: the window ({report.window_s:g} s) is the model's input; the hop is fixed by the bundle "
-            f"({report.hop_s:g} s). Each bed needs 1/hop windows per second; other hops are EXTRAPOLATED from the "
-            "measured cost per window, not measured.",
+            f"({report.hop_s:g} s). Each bed needs 1/hop windows per second. Other hops are EXTRAPOLATED, not "
+            f"measured, from the {c.path} capacity run: {c.window_cpu_s / c.windows * 1e3:.2f} CPU ms per window "
+            f"(model + alarms) and {(c.cpu_s - c.window_cpu_s) / c.served_s * 1e3:.2f} CPU ms per bed-second "
+            "(decode, assembly, resampling).",
         ]
         rows = [
-            [f"{h.hop_s:g}", f"{h.windows_per_bed_s:.2f}", f"{h.beds_per_core_model:.0f}"]
-            + [f"{h.beds_per_core_pipeline:.0f}"]
+            [f"{h.hop_s:g}", f"{h.windows_per_bed_s:.2f}", f"{h.cpu_ms_per_bed_s:.2f}", f"{h.beds_per_core:.0f}"]
             for h in report.hops
         ]
-        out += _table(["hop s", "windows/s per bed", "beds/core model only", "beds/core pipeline (est.)"], rows)
+        out += _table(["hop s", "windows/s per bed", "CPU ms per bed-s", "beds/core"], rows)
     if report.end_to_end:
         e0 = report.end_to_end[0]
         out += [
             "",
             f"End to end on the dev broker (Tansu), one worker process ({e0.backend}, --threads {e0.threads}), "
             f"{e0.duration_s:g} s of signal per bed at real time, {e0.chunk_ms:g} ms chunks. Latency = vitals/alert "
-            "record timestamp - newest sample of its window. Worker CPU and RSS from /proc.",
+            "record timestamp - newest sample of its window. Worker CPU and RSS from /proc; CPU ms/bed-s = worker CPU "
+            "per bed per second of signal (1000 / it = beds per core, broker and Kafka client work included).",
         ]
         rows = [
             [
@@ -173,11 +180,12 @@ def render(report: BenchReport) -> str:
                 f"{e.cpu_ms_per_bed_s:.2f}",
                 f"{e.rss_peak_mb:.0f}",
                 f"{e.rss_per_bed_mb:.2f}",
+                "-" if e.broker_cores is None else f"{e.broker_cores:.3f}",
             ]
             for e in report.end_to_end
         ]
         header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores"]
-        out += _table([*header, "CPU ms/bed-s", "RSS MB", "RSS MB/bed"], rows)
+        out += _table([*header, "CPU ms/bed-s", "RSS MB", "RSS MB/bed", "broker cores"], rows)
         out.append(f"(idle worker: {e0.worker_idle_cores:.3f} cores, RSS {e0.rss_idle_mb:.0f} MB)")
     out += [f"skipped: {s}" for s in report.skipped]
     out.append(f"bench took {report.elapsed_s:.0f} s")

@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamer.bench.capacity import BatchCost, Capacity, batch_cost, pipeline_capacity
+from streamer.bench.capacity import batch_cost, pipeline_capacity
 from streamer.bench.latency import measure_end_to_end
-from streamer.bench.report import NAIVE, BenchReport, Machine, hop_rows, speedups
+from streamer.bench.report import NAIVE, BenchReport, HopRow, Machine, hop_rows, speedups
 
 Part = Literal["capacity", "scaling", "e2e"]
 CpuBackend = Literal["torch", "onnx"]
@@ -37,7 +37,7 @@ class BenchConfig(BaseModel):
     capacity_cpu_s: float = Field(5.0, gt=0, le=120, description="CPU seconds timed per capacity path")
     max_batch: int = Field(32, ge=1, le=512, description="windows per model call at most (optimised paths)")
     batch_sizes: tuple[int, ...] = Field((1, 4, 16, 32, 64), min_length=1)
-    batch_cpu_s: float = Field(0.6, gt=0, le=30, description="CPU seconds per batch size")
+    batch_cpu_s: float = Field(1.2, gt=0, le=30, description="CPU seconds per batch size")
     sweep_beds: tuple[int, ...] = Field((1, 10, 100), description="bed counts of the in-process sweep")
     sweep_cpu_s: float = Field(1.5, gt=0, le=60, description="CPU seconds per bed count")
     hops: tuple[float, ...] = Field((1.0, 5.0), description="other hops to extrapolate to (s)")
@@ -165,11 +165,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda _: N
     return report
 
 
-def _hops(report: BenchReport, path: str, config: BenchConfig) -> list:
-    """Hop extrapolation from the capacity run of `path` and its model cost at the capacity batch size."""
-    pipeline: Capacity | None = next((c for c in report.capacity if c.path == path), None)
-    costs: list[BatchCost] = [b for b in report.batch_costs if b.path == path]
-    if pipeline is None or not costs:
+def _hops(report: BenchReport, path: str, config: BenchConfig) -> list[HopRow]:
+    """Hop extrapolation from the capacity run of `path` (the first optimised backend)."""
+    pipeline = next((c for c in report.capacity if c.path == path), None)
+    if pipeline is None or pipeline.windows == 0:
         return []
-    model = min(costs, key=lambda b: abs(b.batch - pipeline.mean_batch))
-    return hop_rows(pipeline, model, report.hop_s, config.hops)
+    report.hops_path = path
+    return hop_rows(pipeline, report.hop_s, config.hops)

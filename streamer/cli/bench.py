@@ -12,6 +12,7 @@ from streamer.cli.main import CommandError
 EXAMPLES = """examples:
   enecg bench --bundle models/bundles/default              # everything, about 2.5 min on 2 cores
   enecg bench --bundle models/bundles/default --json > bench.json
+  enecg bench --bundle models/bundles/default --json-out bench.json   # tables printed, JSON kept
   enecg bench --bundle DIR --parts capacity,scaling        # in process only: no broker, no worker
   enecg bench --bundle DIR --parts e2e --beds 10,100,300 --duration 30
   enecg bench --bundle DIR --backends onnx --capacity-cpu-s 10 --budget-s 600
@@ -59,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-ms", type=float, default=250.0, help="end-to-end chunk length (default: 250)")
     parser.add_argument("--budget-s", type=float, default=180.0, help="skip parts that would pass it (default: 180)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--json-out", type=Path, help="also write the JSON report to this file (tables printed)")
     parser.set_defaults(func=run)
 
 
@@ -94,5 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
     report = run_bench(config, progress)
+    if args.json_out is not None:
+        args.json_out.write_text(report.model_dump_json(indent=2))
     print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0
