@@ -166,7 +166,8 @@ def render(report: BenchReport) -> str:
             f"End to end on the dev broker (Tansu), one worker process ({e0.backend}, --threads {e0.threads}), "
             f"{e0.duration_s:g} s of signal per bed at real time, {e0.chunk_ms:g} ms chunks. Latency = vitals/alert "
             "record timestamp - newest sample of its window. Worker CPU and RSS from /proc; CPU ms/bed-s = worker CPU "
-            "per bed per second of signal (1000 / it = beds per core, broker and Kafka client work included).",
+            "per bed per second of signal (1000 / it = beds per core for the whole worker: Faust and its Kafka "
+            "clients included); the broker's CPU is beside it.",
         ]
         rows = [
             [
