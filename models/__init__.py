@@ -9,7 +9,7 @@ Public API (import from the submodules):
 - models.export: export_program(model), export_onnx(model) -> bytes
 - models.bundle: save_bundle(model, out_dir, BundleInfo, onnx_model=None) -> Manifest,
   load_bundle(dir) -> (Manifest, EnECG), read_manifest(dir) -> Manifest
-- models.runtime: open_runtime(bundle_dir, backend, device, precision, threads) -> Runtime (.predict),
-  measure_throughput(runtime, batch, n_repeats)
+- models.runtime: open_runtime(bundle_dir, backend, device, precision, threads) -> Runtime (.predict);
+  throughput per backend is measured by `enecg bench` (streamer/bench)
 - models.compile: compile_bundle(bundle_dir, out, backend, precision)
 """

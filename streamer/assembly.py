@@ -17,10 +17,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.config import InputSpec
 from models.leads import LeadError, missing_leads, select_leads
 from streamer.contract import WaveformChunk
 from streamer.resample import StreamingResampler
-from streamer.spec import StreamSpec
 from streamer.windows import Window, WindowCutter
 
 EventKind = Literal["gap", "leads_missing", "leads_restored", "stalled"]
@@ -70,7 +70,7 @@ class BedCounters:
 class _Segment:
     """One contiguous stretch of signal: its resampler and window cutter."""
 
-    def __init__(self, spec: StreamSpec, chunk: WaveformChunk) -> None:
+    def __init__(self, spec: InputSpec, chunk: WaveformChunk) -> None:
         self.fs_in = chunk.sample_rate_hz
         self.t0_ns = chunk.start_time_ns
         self.n_in = 0
@@ -90,7 +90,7 @@ class _Segment:
 
 
 class _Bed:
-    def __init__(self, spec: StreamSpec, settings: AssemblerSettings) -> None:
+    def __init__(self, spec: InputSpec, settings: AssemblerSettings) -> None:
         self.spec, self.settings = spec, settings
         self.device_id: str | None = None
         self.next_seq: int | None = None
@@ -218,8 +218,8 @@ class Assembler:
     """All beds of one worker. ``push`` each decoded chunk with its wall arrival time; call ``tick`` and
     ``forget_idle`` from a timer with the wall clock."""
 
-    def __init__(self, spec: StreamSpec, settings: AssemblerSettings | None = None) -> None:
-        self.spec = StreamSpec.of(spec)
+    def __init__(self, spec: InputSpec, settings: AssemblerSettings | None = None) -> None:
+        self.spec = spec
         self.settings = settings or AssemblerSettings()
         self._beds: dict[str, _Bed] = {}
 

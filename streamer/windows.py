@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.spec import StreamSpec
+from models.config import InputSpec
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -35,7 +35,7 @@ class WindowCutter:
 
     SLACK_HOPS = 3
 
-    def __init__(self, spec: StreamSpec, bed_id: str, unit: str | None, t0_ns: int) -> None:
+    def __init__(self, spec: InputSpec, bed_id: str, unit: str | None, t0_ns: int) -> None:
         self.spec, self.bed_id, self.unit, self.t0_ns = spec, bed_id, unit, t0_ns
         self._n = spec.n_samples
         self._capacity = self._n + self.SLACK_HOPS * round(spec.hop_s * spec.sample_rate_hz)

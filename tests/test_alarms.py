@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from models.config import InputSpec
 from models.tasks import ECTOPY_LABELS, QUALITY_LABELS, RHYTHM_LABELS, TASKS
 from streamer.alarms import AlarmEngine, HrLimits
 from streamer.assembly import StreamEvent
 from streamer.contract import AlertAction, AlertState, Priority, make_alert_id
-from streamer.spec import StreamSpec
 from streamer.windows import Window
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
-SPEC = StreamSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
+SPEC = InputSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
 STEPS = SPEC.n_samples // SPEC.qrs_stride
 STEP_S = SPEC.qrs_stride / SPEC.sample_rate_hz
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
+from models.config import InputSpec
 from streamer.assembly import Assembler, AssemblerSettings
 from streamer.contract import WaveformChunk
 from streamer.resample import StreamingResampler
-from streamer.spec import StreamSpec
 
-SPEC = StreamSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
+SPEC = InputSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
 T0 = 1_700_000_000_000_000_000  # a multiple of 1 s, so windows end on whole seconds after T0
 NS = 1_000_000_000
 
@@ -171,7 +171,7 @@ def test_missing_lead_is_an_event_and_stops_windows_until_back():
     [(("II",), ("MLII",)), (("II", "V1"), ("V1", "II")), (("III",), ("I", "II")), (("aVF",), ("I", "II"))],
 )
 def test_leads_mapped_by_name(spec_leads, chunk_leads):
-    spec = StreamSpec(leads=spec_leads, sample_rate_hz=250, window_s=2.0, hop_s=1.0, qrs_stride=5)
+    spec = InputSpec(leads=spec_leads, sample_rate_hz=250, window_s=2.0, hop_s=1.0, qrs_stride=5)
     base = np.stack([np.full(750, 1.0 + i) for i in range(len(chunk_leads))])  # lead k carries value k+1
     windows, events = run(Assembler(spec), chunks(base, 250.0, leads=chunk_leads))
     assert events == [] and windows

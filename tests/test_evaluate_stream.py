@@ -20,7 +20,6 @@ from streamer.evaluation import evaluate, stream_record, synthetic_record
 from streamer.evaluation.report import write_report
 from streamer.evaluation.stream import T0_NS
 from streamer.replay.plan import ReplayConfig, plan_replay
-from streamer.spec import StreamSpec
 from streamer.worker.alarms import AlarmStage
 
 
@@ -30,7 +29,7 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(ci_bundle: Path, 
     same windows' picks; one vitals record per window the assembler cuts; EC57 scores every reference beat."""
     manifest = read_manifest(ci_bundle)
     runtime = open_runtime(ci_bundle, "torch")
-    spec = StreamSpec.of(runtime.input_spec)
+    spec = runtime.input_spec
     rec = synthetic_record("sinus-vt-sinus", spec.sample_rate_hz, spec.leads, seed=3)
     result = stream_record(rec, runtime, manifest, chunk_ms=500)
 

@@ -15,7 +15,7 @@ from models.config import EnECGConfig
 from models.enecg import build_model
 from models.export import export_onnx, export_program
 from models.lora import merge_lora, wrap_lora
-from models.runtime import measure_throughput, open_runtime
+from models.runtime import open_runtime
 from models.tasks import OUTPUT_NAMES
 
 pytestmark = pytest.mark.slow  # one ONNX export (~15 s) for the module
@@ -82,8 +82,3 @@ def test_tampered_onnx_refused(bundle: Path, tmp_path: Path) -> None:
         f.write(b"\0")
     with pytest.raises(BundleError, match=rf"{ONNX}: sha256 does not match"):
         open_runtime(copy, "onnx")
-
-
-def test_measure_throughput(bundle: Path) -> None:
-    result = measure_throughput(open_runtime(bundle, "onnx"), batch=8, n_repeats=2, warmup=1)
-    assert result.backend == "onnx" and result.windows_per_s > 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.config import InputSpec
 from streamer.batcher import BatcherSettings, MicroBatcher, stack
-from streamer.spec import StreamSpec
 from streamer.windows import Window, WindowCutter
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
-SPEC = StreamSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
+SPEC = InputSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
 
 
 @pytest.mark.parametrize(

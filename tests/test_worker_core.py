@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models.bundle import read_manifest
+from models.config import InputSpec
 from models.runtime import open_runtime
 from models.tasks import QUALITY_LABELS
 from streamer.alarms import AlarmSettings, HrLimits
@@ -16,7 +17,6 @@ from streamer.batcher import BatcherSettings
 from streamer.contract import WaveformChunk
 from streamer.evaluation.stream import EngineStage
 from streamer.metrics import WorkerMetrics
-from streamer.spec import StreamSpec
 from streamer.worker.alarms import AlarmStage
 from streamer.worker.core import Core
 
@@ -43,7 +43,7 @@ def test_alarm_stage_takes_beat_picking_from_the_manifest_and_only_label_thresho
 
 def test_a_manifest_without_qrs_settings_keeps_the_defaults() -> None:
     thresholds = {"rhythm": {"asystole": 0.3}, "quality": {"good": 0.5}}
-    engine = AlarmStage(StreamSpec(leads=("II",), sample_rate_hz=250, window_s=5, hop_s=1, qrs_stride=5),
+    engine = AlarmStage(InputSpec(leads=("II",), sample_rate_hz=250, window_s=5, hop_s=1, qrs_stride=5),
                         thresholds, "v").engine  # fmt: skip
     assert engine.settings == AlarmSettings() and engine.thresholds == {"asystole": 0.3}
 
@@ -54,7 +54,7 @@ def _core(bundle: Path, max_batch: int = 32) -> Core:
     return Core(open_runtime(bundle, "torch"), stage, WorkerMetrics(), batcher)
 
 
-def _chunks(spec: StreamSpec, seconds: int, bed: str = "bed-1") -> list[WaveformChunk]:
+def _chunks(spec: InputSpec, seconds: int, bed: str = "bed-1") -> list[WaveformChunk]:
     fs = 360.0  # resampled to the model rate: the resampler holds a tail back until the stream ends
     t = np.arange(round(seconds * fs)) / fs
     x = np.stack([np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))] * len(spec.leads))  # (l, n): a beat / 0.8 s

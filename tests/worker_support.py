@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from models.config import InputSpec
 from streamer.assembly import Assembler
 from streamer.contract import Vitals, WaveformChunk, decode_record, decode_waveform
 from streamer.kafka_io import tail
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.settings import KafkaSettings
-from streamer.spec import StreamSpec
 
 
-def bundle_spec(bundle: Path) -> StreamSpec:
+def bundle_spec(bundle: Path) -> InputSpec:
     from models.bundle import read_manifest
 
-    return StreamSpec.of(read_manifest(bundle).input)
+    return read_manifest(bundle).input
 
 
 async def read_all(kafka: KafkaSettings, topic: str) -> list:
@@ -37,7 +37,7 @@ async def wait_for_vitals(
         await asyncio.sleep(1.0)
 
 
-def expected_windows(config: ReplayConfig, recordings: list, spec: StreamSpec) -> dict[str, set[int]]:
+def expected_windows(config: ReplayConfig, recordings: list, spec: InputSpec) -> dict[str, set[int]]:
     """Window ends per bed that the pure assembler cuts from exactly what the replay sends."""
     assembler = Assembler(spec)
     ends: dict[str, set[int]] = {}

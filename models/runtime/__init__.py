@@ -11,7 +11,6 @@ from typing import Literal
 
 from models.bundle import ONNX, load_bundle, read_manifest
 from models.runtime.base import Runtime, check_windows
-from models.runtime.measure import Throughput, measure_throughput
 
 Backend = Literal["torch", "onnx", "tensorrt"]
 Precision = Literal["fp32", "fp16"]
@@ -52,4 +51,4 @@ def open_runtime(
     raise ValueError(f"unknown backend {backend!r}; known backends: torch, onnx, tensorrt")
 
 
-__all__ = ["Backend", "Precision", "Runtime", "Throughput", "check_windows", "measure_throughput", "open_runtime"]
+__all__ = ["Backend", "Precision", "Runtime", "check_windows", "open_runtime"]

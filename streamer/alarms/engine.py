@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.config import InputSpec
 from streamer.alarms.config import AlarmSettings, HrLimits
 from streamer.alarms.evaluate import Labels, Reading, Verdict, evaluate
 from streamer.alarms.records import Alarm, alert_record, vitals_record
 from streamer.assembly import StreamEvent
 from streamer.beats import BeatTimeline, pick_beats
 from streamer.contract import Alert, AlertAction, AlertState, Vitals, make_alert_id
-from streamer.spec import StreamSpec
 from streamer.windows import Window
 
 RHYTHM_CONDITIONS = (
@@ -82,14 +82,14 @@ class WindowResult:
 class AlarmEngine:
     def __init__(
         self,
-        spec: StreamSpec,
+        spec: InputSpec,
         settings: AlarmSettings | None = None,
         *,
         thresholds: Mapping[str, float] | None = None,
         labels: Labels | None = None,
         model_version: str = "",
     ) -> None:
-        self.spec = StreamSpec.of(spec)
+        self.spec = spec
         self.settings = settings or AlarmSettings()
         self.thresholds = dict(thresholds or {})
         self.labels = labels or Labels()

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from models.bundle import Manifest
+from models.config import InputSpec
 from models.runtime import Runtime
 from streamer.batcher import BatcherSettings
 from streamer.bench.stats import Clock
@@ -25,7 +26,6 @@ from streamer.contract import WaveformChunk, decode_waveform
 from streamer.metrics import WorkerMetrics
 from streamer.replay.plan import Event, ReplayConfig, plan_replay
 from streamer.replay.sources import Recording, load_recording
-from streamer.spec import StreamSpec
 from streamer.worker.alarms import AlarmStage
 from streamer.worker.core import Batch, Core
 
@@ -60,7 +60,7 @@ def bench_recording(lead: str) -> Recording:
     return load_recording(data_dir() / "mitdb" / "100").select_leads([lead])
 
 
-def _events(recording: Recording, spec: StreamSpec, beds: int, chunk_ms: float) -> Iterator[Event]:
+def _events(recording: Recording, spec: InputSpec, beds: int, chunk_ms: float) -> Iterator[Event]:
     """The replay's messages, its start on the hop grid: every bed's windows end `first_end_s(spec)` after the
     start and each hop after that (windows are cut on a grid of absolute hop multiples)."""
     start_ns = spec.hop_ns * (ALIGNED_EPOCH_NS // spec.hop_ns)
@@ -70,7 +70,7 @@ def _events(recording: Recording, spec: StreamSpec, beds: int, chunk_ms: float) 
     return (e for e in plan_replay([recording], config) if e.value is not None)
 
 
-def first_end_s(spec: StreamSpec) -> float:
+def first_end_s(spec: InputSpec) -> float:
     """Signal seconds from a grid-aligned start to each bed's first window end."""
     return math.ceil(spec.window_s / spec.hop_s - 1e-9) * spec.hop_s
 
@@ -95,7 +95,7 @@ def pipeline_capacity(
     recording: Recording | None = None,
 ) -> Capacity:
     """Feeds `beds` beds through a fresh `Core` until about `cpu_s` CPU seconds are timed (wall capped at 3x)."""
-    spec = StreamSpec.of(manifest.input)
+    spec = manifest.input
     recording = recording or bench_recording(spec.leads[0])
     core = Core(
         runtime,

@@ -135,10 +135,9 @@ def measure_end_to_end(
     """Fresh broker and worker for `beds` beds; replays `duration_s` at real time; reads outputs and usage."""
     from deploy.broker import DevBroker
     from models.bundle import read_manifest
-    from streamer.spec import StreamSpec
     from streamer.worker.process import WorkerProcess
 
-    spec = StreamSpec.of(read_manifest(bundle).input)
+    spec = read_manifest(bundle).input
     recording = bench_recording(spec.leads[0])
     workdir = workdir or Path(tempfile.mkdtemp(prefix="enecg-bench-"))
     topics = TopicSettings(bed_partitions=8)

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from models.bundle import read_manifest
+from models.config import InputSpec
 from models.runtime import open_runtime
 from streamer.contract import AlertState, Priority
 from streamer.evaluation.efficiency import find_training_report, training_efficiency
@@ -39,7 +40,6 @@ from streamer.evaluation.scoring import (
     window_hr,
 )
 from streamer.evaluation.stream import StreamResult, stream_record
-from streamer.spec import StreamSpec
 from trainer.ec57 import RecordScore, Summary, score_record
 
 OURS = "enecg"
@@ -157,7 +157,7 @@ def _condition_reference(
 
 
 def evaluate_record(
-    rec: EvalRecord, stream: StreamResult, spec: StreamSpec, thresholds: dict, skip_s: float, peers: Sequence[str]
+    rec: EvalRecord, stream: StreamResult, spec: InputSpec, thresholds: dict, skip_s: float, peers: Sequence[str]
 ) -> tuple[RecordEvaluation, dict[str, RecordScore | None]]:
     """All scores of one record from its stream result (and the peers, run here)."""
     vit = [(stream.t(v.window_start_ns), stream.t(v.window_end_ns), v) for v in stream.vitals]
@@ -258,7 +258,7 @@ def evaluate(
     """Every record through the stream (one runtime for all), peers beside it, pooled EC57/HR/alarm figures."""
     manifest = read_manifest(bundle)
     runtime = open_runtime(bundle, backend)  # type: ignore[arg-type]
-    spec = StreamSpec.of(runtime.input_spec)
+    spec = runtime.input_spec
     for batch in (1, 32, 1, 32):  # warm-up (allocator, kernel choice per shape): not in any run time
         runtime.predict(np.zeros((batch, len(spec.leads), spec.n_samples), np.float32))
     results, scores = [], []

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.bundle import Manifest
+from models.config import InputSpec
 from models.runtime import Runtime
 from streamer.alarms import AlarmSettings
 from streamer.batcher import BatcherSettings
@@ -23,7 +24,6 @@ from streamer.contract import Alert, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
 from streamer.metrics import WorkerMetrics
 from streamer.replay.plan import ReplayConfig, plan_replay
-from streamer.spec import StreamSpec
 from streamer.windows import Window
 from streamer.worker.alarms import AlarmStage
 from streamer.worker.core import Core
@@ -41,7 +41,7 @@ class EngineStage(AlarmStage):
 
     def __init__(
         self,
-        spec: StreamSpec,
+        spec: InputSpec,
         thresholds: Mapping[str, Mapping[str, float]],
         model_version: str,
         settings: AlarmSettings | None = None,

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
+from models.config import InputSpec
 from streamer.alarms import AlarmEngine, AlarmSettings
 from streamer.assembly import StreamEvent
 from streamer.contract import Alert, AlertAction, Vitals
-from streamer.spec import StreamSpec
 from streamer.windows import Window
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class AlarmStage:
 
     def __init__(
         self,
-        spec: StreamSpec,
+        spec: InputSpec,
         thresholds: Mapping[str, Mapping[str, float]],
         model_version: str,
         settings: AlarmSettings | None = None,
@@ -61,7 +61,7 @@ class AlarmStage:
     @classmethod
     def from_manifest(cls, manifest: Manifest, settings: AlarmSettings | None = None) -> Self:
         """The stage a worker (and `enecg evaluate`, which runs records as the worker does) builds for a bundle."""
-        return cls(StreamSpec.of(manifest.input), manifest.thresholds, manifest.model_version, settings)
+        return cls(manifest.input, manifest.thresholds, manifest.model_version, settings)
 
     def on_window(
         self, window: Window, output: Mapping[str, np.ndarray], now_ns: int

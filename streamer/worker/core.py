@@ -19,7 +19,6 @@ from streamer.assembly import Assembled, Assembler, AssemblerSettings, StreamEve
 from streamer.batcher import BatcherSettings, MicroBatcher, stack
 from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk
 from streamer.metrics import WorkerMetrics
-from streamer.spec import StreamSpec
 from streamer.windows import Window
 from streamer.worker.alarms import AlarmStage
 
@@ -48,7 +47,7 @@ class Core:
         assembler: AssemblerSettings | None = None,
     ) -> None:
         self.runtime = runtime
-        self.spec = StreamSpec.of(runtime.input_spec)
+        self.spec = runtime.input_spec
         self.alarms = alarms
         self.metrics = metrics
         self.assembler = Assembler(self.spec, assembler)
