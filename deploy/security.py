@@ -1,7 +1,7 @@
 """Kafka security from the one `KafkaSettings`: secrets read from files, Faust credentials, log-safe summaries.
 
 Every component (worker, replay, alerts, dashboard) builds its clients from `KafkaSettings`: aiokafka through
-`settings.aiokafka_kwargs()`, Faust through `faust_credentials(settings)` here, so TLS and SASL (PLAIN,
+`settings.aiokafka_kwargs()`, Faust through `settings.faust_credentials()`, so TLS and SASL (PLAIN,
 SCRAM-SHA-256, SCRAM-SHA-512) are configured once, by the same ``ENECG_KAFKA_*`` variables.
 
 Secrets come from the environment or from files. Containers mount secrets as files (Docker secrets, a
@@ -14,12 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streamer.settings import KafkaSettings
-
-if TYPE_CHECKING:  # faust is imported where used: the container entrypoint should start without it
-    from faust.types.auth import CredentialsT
 
 #: ``<VARIABLE>_FILE`` names a file holding the value of ``<VARIABLE>``; value: the settings field it fills.
 SECRET_FILE_VARIABLES: dict[str, str] = {"ENECG_KAFKA_SASL_PASSWORD_FILE": "sasl_password"}
@@ -66,24 +63,6 @@ def load_kafka_settings(environ: Mapping[str, str] | None = None, **overrides: A
     """`KafkaSettings` from ``ENECG_KAFKA_*`` variables plus secret files; `overrides` win over both."""
     from_files = secrets_from_files(os.environ if environ is None else environ)
     return KafkaSettings(**{**from_files, **overrides})
-
-
-def faust_credentials(settings: KafkaSettings) -> CredentialsT | None:
-    """The Faust `broker_credentials` equivalent to `settings.aiokafka_kwargs()` (None for PLAINTEXT)."""
-    import faust
-
-    context = settings.ssl_context()
-    if settings.security_protocol == "SSL":
-        return faust.SSLCredentials(context)
-    if settings.security_protocol.startswith("SASL"):
-        assert settings.sasl_password is not None  # KafkaSettings refuses SASL without one
-        return faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password.get_secret_value(),
-            mechanism=settings.sasl_mechanism,
-            ssl_context=context,
-        )
-    return None
 
 
 def security_summary(settings: KafkaSettings) -> dict[str, str | None]:

@@ -67,6 +67,25 @@ class KafkaSettings(BaseSettings):
             kwargs["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
         return kwargs
 
+    def faust_credentials(self) -> Any:
+        """Faust's `broker_credentials` equivalent to `aiokafka_kwargs()` (None for PLAINTEXT).
+
+        Faust is imported here, not at module level: the container entrypoint reads settings without it.
+        """
+        import faust
+
+        if self.security_protocol.startswith("SASL"):
+            assert self.sasl_password is not None  # the validator refuses SASL without one
+            return faust.SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password.get_secret_value(),
+                mechanism=self.sasl_mechanism,
+                ssl_context=self.ssl_context(),
+            )
+        if self.security_protocol == "SSL":
+            return faust.SSLCredentials(self.ssl_context())
+        return None
+
     def consumer_kwargs(self) -> dict[str, Any]:
         """Consumer settings; on the dev broker, a short fetch wait (it holds every fetch for the full wait)."""
         kwargs = self.aiokafka_kwargs()

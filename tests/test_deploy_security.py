@@ -11,7 +11,6 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from deploy.dev_certs import DevPki, make_dev_pki
 from deploy.security import (
     SecretFileError,
-    faust_credentials,
     load_kafka_settings,
     secret_environment,
     security_summary,
@@ -53,7 +52,7 @@ def test_faust_credentials_give_faust_the_same_client_settings_as_aiokafka(
     """Faust's own driver turns our credentials into exactly the security kwargs our aiokafka clients use."""
     settings = _settings(pki, protocol, mechanism)
     ours = settings.aiokafka_kwargs()
-    faust_side = dict(credentials_to_aiokafka_auth(faust_credentials(settings)))
+    faust_side = dict(credentials_to_aiokafka_auth(settings.faust_credentials()))
     assert faust_side["security_protocol"] == ours["security_protocol"] == protocol
     for key in ("sasl_mechanism", "sasl_plain_username", "sasl_plain_password"):
         assert faust_side.get(key) == ours.get(key)
@@ -122,7 +121,7 @@ def test_no_secret_in_repr_str_json_logs_or_credentials(pki: DevPki, caplog: pyt
         "str": str(settings),
         "json": settings.model_dump_json(),
         "dump": str(settings.model_dump()),
-        "faust credentials": repr(faust_credentials(settings)),
+        "faust credentials": repr(settings.faust_credentials()),
         "summary": str(security_summary(settings)),
         "logs": caplog.text,
     }

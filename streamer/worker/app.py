@@ -53,15 +53,8 @@ def faust_settings(kafka: KafkaSettings, config: WorkerConfig) -> dict[str, Any]
         "datadir": str(config.data_dir or tempfile.mkdtemp(prefix="enecg-worker-")),
         "consumer_auto_offset_reset": config.offset_reset or ("earliest" if kafka.dev_broker else "latest"),
     }
-    if kafka.sasl_mechanism:
-        settings["broker_credentials"] = faust.SASLCredentials(
-            username=kafka.sasl_username,
-            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
-            mechanism=kafka.sasl_mechanism,
-            ssl_context=kafka.ssl_context(),
-        )
-    elif kafka.uses_tls:
-        settings["broker_credentials"] = faust.SSLCredentials(kafka.ssl_context())
+    if (credentials := kafka.faust_credentials()) is not None:
+        settings["broker_credentials"] = credentials
     if kafka.dev_broker:
         # Tansu holds JoinGroup for session_timeout / 2 and a fresh group's first member never leaves cleanly:
         # a 6 s session makes a worker ready in ~4.5 s instead of ~31 s (broker notes, defect 3). The fetch
