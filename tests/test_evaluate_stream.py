@@ -98,3 +98,26 @@ def test_bad_record_path_and_json_shape(ci_bundle: Path, capsys: pytest.CaptureF
     assert set(out["alarms_per_hour"]) == {"high", "medium", "low", "technical"}
     brady = next(s for s in rec["alarm_scores"] if s["condition"] == "extreme_bradycardia")
     assert brady["episodes"] == 1  # 35 bpm for 30 s, found from the reference beats
+
+
+@pytest.mark.slow
+def test_grid_phases_move_the_window_ends_and_name_each_run(ci_bundle: Path) -> None:
+    """A record started 1 s after a grid point has its window ends 1 s earlier in record time (mod the hop);
+    `grid_phases` plays the record once per phase and says which run is which."""
+    manifest = read_manifest(ci_bundle)
+    runtime = open_runtime(ci_bundle, "torch")
+    spec = runtime.input_spec
+    rec = synthetic_record("brady", spec.sample_rate_hz, spec.leads)
+    for phase in (0.0, 1.0):
+        run = stream_record(rec, runtime, manifest, grid_phase_s=phase)
+        ends = np.array([run.t(v.window_end_ns) for v in run.vitals])
+        assert len(ends) > 10
+        np.testing.assert_allclose((ends + phase) % spec.hop_s, 0.0, atol=1e-6)
+        assert run.beats_s.min() >= 0 and run.beats_s.max() <= rec.duration_s  # beats in record time
+
+    ev = evaluate([rec], ci_bundle, skip_s=0.0, grid_phases=2)
+    assert [r.record_id for r in ev.records] == ["synth:brady@+0.00s", f"synth:brady@+{spec.hop_s / 2:.2f}s"]
+    brady = [s for r in ev.records for s in r.alarm_scores if s["condition"] == "extreme_bradycardia"]
+    assert [s["episodes"] for s in brady] == [1, 1]
+    with pytest.raises(ValueError, match="grid_phases"):
+        evaluate([rec], ci_bundle, grid_phases=0)

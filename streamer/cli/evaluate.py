@@ -12,6 +12,8 @@ EXAMPLES = """examples:
   enecg evaluate --bundle models/bundles/default ../shared/data/mitdb/100 ../shared/data/mitdb/101
   enecg evaluate --bundle B tests/fixtures/cpsc2018/A0003 --no-peers --skip-s 0 --json
   enecg evaluate --bundle B synth:sinus-vt-sinus synth:af --skip-s 0 --report-dir out/eval
+  enecg evaluate --bundle B synth:sinus-vt-sinus synth:asystole --skip-s 0 --no-peers --grid-phases 5
+      alarm delays with the onsets at 5 places between two window ends (median and max per condition)
 """
 
 
@@ -39,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run NeuroKit2 and xqrs beside the model (default: on)")  # fmt: skip
     parser.add_argument("--skip-s", type=float, default=300.0, help="EC57 learning period, unscored (default 300)")
     parser.add_argument("--chunk-ms", type=float, default=1000.0, help="replayed chunk length (default 1000)")
+    parser.add_argument(
+        "--grid-phases", type=int, default=1, metavar="K",
+        help="play each record K times at K offsets within one hop of the window grid, so alarm delays cover "
+             "onsets anywhere between two window ends (default 1)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -51,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.skip_s < 0:
         raise CommandError(f"--skip-s must be >= 0, got {args.skip_s}")
+    if args.grid_phases < 1:
+        raise CommandError(f"--grid-phases must be >= 1, got {args.grid_phases}")
     try:
         manifest = read_manifest(args.bundle)
     except (BundleError, OSError) as error:
@@ -67,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot evaluate {path}: {str(error).strip(chr(34) + chr(39))}") from error
     try:
         result = evaluate(records, args.bundle, backend=args.backend, peers=PEERS if args.peers else (),
-                          skip_s=args.skip_s, chunk_ms=args.chunk_ms)  # fmt: skip
+                          skip_s=args.skip_s, chunk_ms=args.chunk_ms, grid_phases=args.grid_phases)  # fmt: skip
     except (BundleError, ValueError) as error:
         raise CommandError(str(error)) from error
     if args.report_dir:
@@ -83,4 +92,5 @@ def _command(args: argparse.Namespace) -> str:
     words += ["--skip-s", f"{args.skip_s:g}", "--chunk-ms", f"{args.chunk_ms:g}"] + (
         [] if args.peers else ["--no-peers"]
     )
+    words += ["--grid-phases", str(args.grid_phases)] if args.grid_phases > 1 else []
     return shlex.join(words)

@@ -84,14 +84,15 @@ def stream_rows(ev: Evaluation) -> list[list[str]]:
     return rows
 
 
-ALARM_HEADER = ["condition", "episodes", "alarmed", "alarms", "true", "Se", "PPV", "median onset→alarm s"]
+ALARM_HEADER = ["condition", "episodes", "alarmed", "alarms", "true", "Se", "PPV", "median onset→alarm s",
+                "max onset→alarm s"]
 
 
 def alarm_rows(ev: Evaluation) -> list[list[str]]:
     """Conditions with a reference episode or an alarm (the JSON keeps all)."""
     return [
         [t["condition"], str(t["episodes"]), str(t["episodes_alarmed"]), str(t["alarms"]), str(t["alarms_true"]),
-         _pct(t["se"]), _pct(t["ppv"]), _num(t["median_delay_s"])]
+         _pct(t["se"]), _pct(t["ppv"]), _num(t["median_delay_s"]), _num(t.get("max_delay_s"))]
         for t in ev.alarm_totals if t["episodes"] or t["alarms"]
     ]  # fmt: skip
 

@@ -95,9 +95,10 @@ class StreamResult:
     chunks: int = 0
     wall_s: float = 0.0
     inference_s: float = 0.0
+    start_ns: int = T0_NS  # signal time of the record's first sample
 
     def t(self, ns: int) -> float:
-        return (ns - T0_NS) / 1e9
+        return (ns - self.start_ns) / 1e9
 
 
 def stream_record(
@@ -107,13 +108,18 @@ def stream_record(
     *,
     chunk_ms: float = 1000.0,
     max_batch: int = 32,
+    grid_phase_s: float = 0.0,
 ) -> StreamResult:
-    """Plays ``record`` through `Core` in signal order and returns its beats, vitals and alerts."""
+    """Plays ``record`` through `Core` in signal order and returns its beats, vitals and alerts.
+
+    ``grid_phase_s`` starts the record that far after a window-grid point: a live bed's onsets fall anywhere
+    between two window ends, so alarm delays are measured over several phases."""
     stage = EngineStage.from_manifest(manifest)  # built as the worker builds its stage
     core = Core(runtime, stage, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))
     bed = "eval"
-    config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix=bed, start_time_ns=T0_NS, encoding="float")
-    out = StreamResult(record.record_id, np.zeros(0))
+    start_ns = T0_NS + round(grid_phase_s * 1e9)
+    config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix=bed, start_time_ns=start_ns, encoding="float")
+    out = StreamResult(record.record_id, np.zeros(0), start_ns=start_ns)
     started = time.perf_counter()
 
     def drain() -> None:
@@ -139,5 +145,5 @@ def stream_record(
     drain()
     stage.finish(chunk.bed_id)
     out.wall_s = time.perf_counter() - started
-    out.beats_s = (np.asarray(sorted(set(stage.beats_ns)), dtype=np.int64) - T0_NS) / 1e9
+    out.beats_s = (np.asarray(sorted(set(stage.beats_ns)), dtype=np.int64) - start_ns) / 1e9
     return out
