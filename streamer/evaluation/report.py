@@ -84,8 +84,8 @@ def stream_rows(ev: Evaluation) -> list[list[str]]:
     return rows
 
 
-ALARM_HEADER = ["condition", "episodes", "alarmed", "alarms", "true", "Se", "PPV", "median onset→alarm s",
-                "max onset→alarm s"]
+ALARM_HEADER = ["condition", "episodes", "alarmed", "alarms", "true", "Se", "PPV",
+                "median onset→alarm s", "max onset→alarm s"]  # fmt: skip
 
 
 def alarm_rows(ev: Evaluation) -> list[list[str]]:
