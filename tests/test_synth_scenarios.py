@@ -7,7 +7,7 @@ from models.config import InputSpec
 from models.tasks import QUALITY_LABELS, RHYTHM_LABELS
 from trainer.datasets import record_windows
 from trainer.synth.scenario import BUILTIN_SCENARIOS, Scenario, Segment, get_scenario, render_scenario
-from trainer.synth.windows import synth_windows
+from trainer.synth.windows import WINDOWS_PER_RECORD, synth_windows
 
 SPEC = InputSpec()
 IDX = {k: i for i, k in enumerate(RHYTHM_LABELS)}
@@ -92,4 +92,4 @@ def test_synth_windows_balanced_masked_and_seeded():
     again = synth_windows(600, SPEC, seed=0)
     np.testing.assert_array_equal(w.x, again.x)
     np.testing.assert_array_equal(w.rhythm, again.rhythm)
-    assert len(set(w.group_id)) == 600 // 8
+    assert len(set(w.group_id)) == 600 // WINDOWS_PER_RECORD

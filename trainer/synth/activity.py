@@ -31,11 +31,14 @@ def activity(
     """Heart-vector contribution (3, len(t)) of one stretch of ``kind`` ('af', 'flutter', 'vf', 'vflutter')."""
     fade = _fade(len(t), fs)
     if kind == "af":
-        # f-waves: 2 components around f_hz, frequency and amplitude drifting, strongest in V1.
+        # f-waves: a main oscillator around f_hz with a harmonic plus an independent second one, frequencies and
+        # amplitude drifting (disorganised, not a sine), strongest in V1.
         f = params["f_hz"] * (1 + _wander(t, rng, 0.15, 0.3))
+        f2 = params["f_hz"] * rng.uniform(0.7, 1.3) * (1 + _wander(t, rng, 0.25, 0.5))
         phase = 2 * np.pi * np.cumsum(f) / fs
-        s = np.sin(phase) + 0.45 * np.sin(1.9 * phase + rng.uniform(0, 6.3))
-        s *= params["amp"] * (1 + _wander(t, rng, 0.6, 0.5)) / 1.2
+        phase2 = 2 * np.pi * np.cumsum(f2) / fs + rng.uniform(0, 6.3)
+        s = np.sin(phase) + 0.45 * np.sin(1.9 * phase + rng.uniform(0, 6.3)) + 0.6 * np.sin(phase2)
+        s *= params["amp"] * (1 + _wander(t, rng, 0.6, 0.5)) / 1.5
         direction = patient.af_dir
     elif kind == "flutter":
         # Sawtooth F-waves: slow descent, rapid return in the inferior leads (negative flutter_dir.y).

@@ -51,9 +51,9 @@ class Patient:
 
     p: np.ndarray
     p_ectopic: np.ndarray
-    qrs: np.ndarray  # (3 waves Q, R, S, 3)
-    qrs_times: np.ndarray  # (3,)
-    qrs_sigmas: np.ndarray  # (3,)
+    qrs: np.ndarray  # (4 waves Q, R, S, R', 3); R' is zero without a bundle branch block
+    qrs_times: np.ndarray  # (4,)
+    qrs_sigmas: np.ndarray  # (4,)
     t: np.ndarray
     pr_s: float
     pvc_foci: np.ndarray  # (k, 3 waves, 3)
@@ -63,12 +63,22 @@ class Patient:
     vf_dir: np.ndarray
 
 
+#: Share of patients with a bundle branch block (wide QRS with a terminal R'): common in monitored adults, and a
+#: wide supraventricular beat must not read as a PVC, VT or atrial fibrillation.
+BUNDLE_BRANCH_BLOCK_SHARE = 0.15
+
+
 def random_patient(rng: np.random.Generator) -> Patient:
-    """A plausible adult: electrical axis, amplitudes, QRS width and PR vary between patients."""
+    """A plausible adult: electrical axis, amplitudes, QRS width and PR vary between patients; some have a
+    right bundle branch block (QRS 110-150 ms with a terminal rightward-anterior R')."""
     rot = _rotation(rng, 25)
     qrs_scale = rng.uniform(0.6, 1.5)
     width = rng.uniform(0.85, 1.2)
-    qrs = np.array([[-0.12, -0.05, 0.25], [0.75, 0.9, -0.2], [-0.2, -0.25, -0.4]]) * qrs_scale
+    qrs = np.array([[-0.12, -0.05, 0.25], [0.75, 0.9, -0.2], [-0.2, -0.25, -0.4], [0.0, 0.0, 0.0]]) * qrs_scale
+    times, sigmas = np.array([-0.026, 0.0, 0.027, 0.06]), np.array([0.008, 0.0095, 0.009, 0.012])
+    if rng.random() < BUNDLE_BRANCH_BLOCK_SHARE:
+        width *= rng.uniform(1.3, 1.6)
+        qrs[3] = np.array([-0.35, -0.1, 0.5]) * qrs_scale * rng.uniform(0.6, 1.2)
     foci = []
     for _ in range(2):
         r = rng.normal([0.2, 1.2, 0.6], 0.7)
@@ -78,8 +88,8 @@ def random_patient(rng: np.random.Generator) -> Patient:
         p=rot @ np.array([0.06, 0.12, 0.03]) * rng.uniform(0.7, 1.3),
         p_ectopic=rot @ np.array([0.05, -0.09, 0.05]) * rng.uniform(0.7, 1.3),
         qrs=qrs @ rot.T,
-        qrs_times=np.array([-0.026, 0.0, 0.027]) * width,
-        qrs_sigmas=np.array([0.008, 0.0095, 0.009]) * width,
+        qrs_times=times * width,
+        qrs_sigmas=sigmas * width,
         t=rot @ np.array([0.18, 0.28, 0.05]) * rng.uniform(0.6, 1.4),
         pr_s=rng.uniform(0.13, 0.19),
         pvc_foci=np.array(foci),
@@ -162,7 +172,7 @@ def add_beats(
     sv = ~ventricular
     if sv.any():
         rt, a = r_times[sv], amp[sv]
-        for j in range(3):
+        for j in range(len(patient.qrs_times)):
             waves.add(rt + patient.qrs_times[j], patient.qrs_sigmas[j], a[:, None] * patient.qrs[j])
         tp = t_peak[sv]
         waves.add(rt + tp - 0.03, 0.055, a[:, None] * 0.6 * patient.t)

@@ -226,17 +226,19 @@ def av_block_3(ctx: Ctx) -> Events:
 
 
 def af(ctx: Ctx) -> Events:
-    """Atrial fibrillation: no P waves, f-waves, RR independent and irregular (gamma, CV 0.15-0.3)."""
+    """Atrial fibrillation: no P waves, f-waves from fine (0.02 mV) to coarse (0.15 mV), RR independent and
+    irregular (gamma, CV 0.12-0.3) at 60-180 bpm: monitored AF is often fast, and fast AF looks more regular."""
     rng = ctx.rng
-    hr = _hr(ctx, 60, 150)
-    cv = rng.uniform(0.15, 0.3)
+    hr = _hr(ctx, 60, 180)
+    cv = rng.uniform(0.12, 0.3)
     mean_rr = 60.0 / hr
     ev = Events(labels={"atrial_fibrillation"})
-    ev.continuous.append(("af", ctx.t0, ctx.t1, {"f_hz": rng.uniform(5.0, 8.0), "amp": rng.uniform(0.06, 0.15)}))
+    amp = float(np.exp(rng.uniform(np.log(0.02), np.log(0.15))))
+    ev.continuous.append(("af", ctx.t0, ctx.t1, {"f_hz": rng.uniform(4.5, 9.0), "amp": amp}))
     t = _first_beat(ctx, mean_rr * 0.8)
     while t < ctx.t1:
         ev.beat(t)
-        t += max(0.3, rng.gamma(1 / cv**2, mean_rr * cv**2))
+        t += max(0.27, rng.gamma(1 / cv**2, mean_rr * cv**2))
     return ev
 
 
@@ -304,10 +306,10 @@ def vf(ctx: Ctx) -> Events:
 
 
 def asystole(ctx: Ctx) -> Events:
-    """No QRS; half the time P waves go on (ventricular standstill)."""
+    """No QRS; two times in three P waves go on (ventricular standstill: the P waves must not read as beats)."""
     rng = ctx.rng
     ev = Events(labels={"asystole"})
-    with_p = ctx.p_waves if ctx.p_waves is not None else rng.random() < 0.5
+    with_p = ctx.p_waves if ctx.p_waves is not None else rng.random() < 2 / 3
     if with_p:
         t = ctx.t0 + float(rng.uniform(0.2, 1.0))
         while t < ctx.t1:

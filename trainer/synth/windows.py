@@ -9,8 +9,9 @@ from trainer.synth.artefacts import NOISE_LEVELS
 from trainer.synth.rhythms import GENERATORS
 from trainer.synth.scenario import Segment, render_segments
 
-#: Default rhythm mix: every generator equally often.
-DEFAULT_RHYTHM_MIX: dict[str, float] = dict.fromkeys(GENERATORS, 1.0)
+#: Default rhythm mix: every generator equally often, except atrial fibrillation (the most varied picture: rate,
+#: RR spread and f-wave size) twice and asystole (with or without P waves) one and a half times as often.
+DEFAULT_RHYTHM_MIX: dict[str, float] = dict.fromkeys(GENERATORS, 1.0) | {"af": 2.0, "asystole": 1.5}
 #: Default noise mix: mostly readable, some noisy, a few unusable.
 DEFAULT_NOISE_MIX: dict[str, float] = {
     "clean": 0.25,
@@ -20,7 +21,8 @@ DEFAULT_NOISE_MIX: dict[str, float] = {
     "leads_off": 0.05,
     "saturation": 0.05,
 }
-WINDOWS_PER_RECORD = 8
+#: Windows cut from each short record: few, so that a set of n windows holds many synthetic patients.
+WINDOWS_PER_RECORD = 4
 
 
 def _pick(rng: np.random.Generator, mix: dict[str, float]) -> str:
