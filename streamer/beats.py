@@ -57,7 +57,7 @@ class BeatStats:
     """What the alarm engine reads off the timeline at a window's end."""
 
     now_ns: int
-    beats_ns: tuple[int, ...]  # the timeline's beats up to now, oldest first
+    beats_ns: tuple[int, ...]  # the beats rates may use, up to now, oldest first
     hr_bpm: float | None  # over the last window's beats (>= 2 beats), else None
     since_last_beat_s: float  # since the last beat, or since the segment began when none yet
 
@@ -108,12 +108,16 @@ class BeatTimeline:
         self._beats = [b for b in kept + fresh if b.time_ns >= horizon]
         self._prev_end_ns = end_ns
 
-    def stats(self, start_ns: int, end_ns: int) -> BeatStats:
-        times = tuple(b.time_ns for b in self._beats if b.time_ns < end_ns)
+    def stats(self, start_ns: int, end_ns: int, rates_from_ns: int | None = None) -> BeatStats:
+        """Beats before ``end_ns``. With ``rates_from_ns``, rates use only beats from then on: the signal before
+        it was unreadable, and two beats on either side of it make no RR interval. 'No beat since' still counts
+        from the last beat."""
+        every = tuple(b.time_ns for b in self._beats if b.time_ns < end_ns)
+        times = every if rates_from_ns is None else tuple(t for t in every if t >= rates_from_ns)
         in_window = [t for t in times if t >= start_ns]
         hr = None
         if len(in_window) >= 2:
             hr = 60.0 * (len(in_window) - 1) / ((in_window[-1] - in_window[0]) / NS)
         segment_start = self._segment_start_ns if self._segment_start_ns is not None else start_ns
-        since = max(times[-1], segment_start) if times else segment_start
+        since = max(every[-1], segment_start) if every else segment_start
         return BeatStats(end_ns, times, hr, (end_ns - since) / NS)

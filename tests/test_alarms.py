@@ -212,6 +212,16 @@ def test_poor_quality_freezes_persistence_counters():
     assert seconds(raised.onset_time_ns) == 21
 
 
+def test_no_bradycardia_across_a_leads_off_stretch() -> None:
+    """10 s with the leads off (no QRS, unusable) between two sinus stretches: beats on either side of it are
+    not an RR interval, so no extreme bradycardia when the signal comes back; a real one after it still raises."""
+    off = Phase(10, bpm=None, quality="unusable", rhythm={})
+    _, alerts = run([SINUS, off, Phase(20, bpm=45)])  # the first window back holds one beat
+    assert not [a.condition for a in alerts if a.priority is Priority.high]  # 45 bpm: only the low HR limit
+    _, alerts = run([SINUS, off, Phase(20, bpm=35)])
+    assert first(alerts, "extreme_bradycardia") is not None
+
+
 def test_updated_is_rate_limited_and_needs_a_real_change():
     vt = {"ventricular_tachycardia": 0.9}
     _, steady = run([SINUS, Phase(60, bpm=180, rhythm=vt)])

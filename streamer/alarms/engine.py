@@ -4,7 +4,8 @@ the windows and events (``wall_ns``, when the worker passes it, only stamps ``pu
 
 Per condition and bed: consecutive "on" windows raise it (onset = the first of them, so ids are deterministic:
 ``make_alert_id(bed, condition, onset)``); consecutive "off" windows clear it; "hold" breaks both streaks.
-Windows whose quality is not good leave rhythm conditions' streaks untouched and feed `signal_noisy` instead.
+Windows whose quality is not good leave rhythm conditions' streaks untouched and feed `signal_noisy` instead; beats
+before such a window make no RR interval with beats after it (no false bradycardia across a leads-off stretch).
 Latching alarms whose condition ended stay raised until acknowledged, then clear.
 
 Restart: the worker rebuilds state by replaying >= 30 s of input (the beat timeline needs ~17 beats) after
@@ -62,6 +63,7 @@ class _Bed:
     now_ns: int = 0  # latest signal time known (windows and events): actions are dated by it
     seen_ns: int = 0  # end of the newest window processed: only windows move it (replays are skipped by it)
     segment_start_ns: int | None = None
+    rates_from_ns: int | None = None  # end of the newest window judged unreadable: rates use beats after it
     timeline: BeatTimeline = field(default_factory=BeatTimeline)
     active: dict[str, Alarm] = field(default_factory=dict)
     on_streak: dict[str, int] = field(default_factory=dict)
@@ -117,7 +119,7 @@ class AlarmEngine:
         qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
         picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
         bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
-        stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns)
+        stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns, bed.rates_from_ns)
         reading = evaluate(
             outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
             limits=bed.hr_limits or self.settings.hr_limits, window_s=self.spec.window_s,
@@ -127,6 +129,8 @@ class AlarmEngine:
         for condition in RHYTHM_CONDITIONS:
             if reading.analysable:  # poor quality: rhythm streaks neither advance nor reset
                 alerts += self._step(bed, condition, reading.verdicts[condition], ctx)
+        if not reading.analysable:  # beats on either side of unreadable signal make no RR interval
+            bed.rates_from_ns = window.window_end_ns
         alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
         for condition in ("signal_lost", "leads_off"):  # a window means signal and leads are back
             alerts += self._step(bed, condition, Verdict("off"), ctx)
