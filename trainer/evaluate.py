@@ -3,7 +3,9 @@
 Held-out windows (synthetic or real): per-task metrics over the labels that are known. Whole recordings: the
 model slides at the bundle's hop; beats picked from the merged QRS track are scored against the reference by
 EC57 (first 5 minutes unscored); record-level rhythm = labels predicted in at least half of the windows;
-lethal predictions = windows with any lethal rhythm at or above its threshold.
+lethal predictions = windows with any lethal rhythm at or above its threshold, counted on all windows and on the
+windows the model itself judges readable (quality "good" and noise below its threshold: the alarm engine
+suppresses rhythm alarms on the others and raises a technical alarm instead).
 Shape legend: n windows, R rhythm labels, t QRS steps.
 """
 
@@ -108,6 +110,8 @@ def record_metrics(
     share = present.mean(axis=0) if len(present) else np.zeros(len(RHYTHM_LABELS))
     lethal_idx = [j for j, k in enumerate(RHYTHM_LABELS) if k in LETHAL_RHYTHMS]
     lethal_windows = present[:, lethal_idx].any(axis=1)
+    noise = RHYTHM_LABELS.index("noise")
+    readable = (run.outputs["quality_prob"].argmax(axis=1) == QUALITY_LABELS.index("good")) & ~present[:, noise]
     result: dict[str, object] = {
         "record_id": record.record_id,
         "source": record.source,
@@ -118,6 +122,8 @@ def record_metrics(
         "rhythm_window_share": {k: float(share[j]) for j, k in enumerate(RHYTHM_LABELS)},
         "mean_rhythm_prob": dict(zip(RHYTHM_LABELS, run.outputs["rhythm_prob"].mean(axis=0).tolist(), strict=True)),
         "lethal_windows": int(lethal_windows.sum()),
+        "lethal_windows_readable": int((lethal_windows & readable).sum()),
+        "readable_windows": int(readable.sum()),
         "lethal_labels_predicted": sorted(
             {RHYTHM_LABELS[j] for j in lethal_idx if present[:, j].any()}
         ),

@@ -1,7 +1,10 @@
 """Decision thresholds chosen on the validation windows (never on test data).
 
-Most labels: the F1-best threshold. Lethal rhythms (high-priority, latching alarms): the lowest threshold, not
-below 0.5, whose validation +P reaches 95 % -- a false lethal alarm costs more than a late one (alarm fatigue).
+Most labels: the F1-best threshold. Lethal rhythms (high-priority, latching alarms): as strict as validation
+sensitivity allows -- the highest threshold keeping validation Se >= 95 %, and never below 0.5 or below the lowest
+threshold whose +P reaches 95 %. A false lethal alarm costs more than a late one (alarm fatigue), and real
+recordings sit further from the synthetic validation windows than those do from each other, so the margin left
+above the validation positives is spent on specificity.
 A label with too few validation positives keeps 0.5; QRS beat picking keeps its fixed defaults.
 """
 
@@ -18,6 +21,7 @@ from trainer.evaluate import Thresholds, predict
 GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
 MIN_POSITIVES = 5
 LETHAL_MIN_PPV = 0.95
+LETHAL_MIN_SE = 0.95
 LETHAL_FLOOR = 0.5
 
 
@@ -45,11 +49,28 @@ def precise_threshold(y: np.ndarray, prob: np.ndarray, min_ppv: float = LETHAL_M
     return float(grid[ok[0]] if len(ok) else grid[-1])
 
 
+def sensitive_threshold(y: np.ndarray, prob: np.ndarray, min_se: float = LETHAL_MIN_SE) -> float:
+    """The highest grid threshold whose Se is still >= min_se (the lowest grid value if none keeps it)."""
+    y = y.astype(bool)
+    if y.sum() < MIN_POSITIVES:
+        return 0.5
+    se = (prob[y][None, :] >= GRID[:, None]).mean(axis=1)  # (g,)
+    ok = np.flatnonzero(se >= min_se)
+    return float(GRID[ok[-1]] if len(ok) else GRID[0])
+
+
+def lethal_threshold(y: np.ndarray, prob: np.ndarray) -> float:
+    """As strict as validation Se >= 95 % allows, never below 0.5 nor below the +P >= 95 % threshold."""
+    if y.astype(bool).sum() < MIN_POSITIVES:
+        return 0.5
+    return max(precise_threshold(y, prob), sensitive_threshold(y, prob), LETHAL_FLOOR)
+
+
 def tune_thresholds(model: EnECG, val: LabelledWindows) -> Thresholds:
     out = predict(model, val.x)
 
     def pick(y: np.ndarray, p: np.ndarray, mask: np.ndarray, lethal: bool = False) -> float:
-        return (precise_threshold if lethal else best_f1_threshold)(y[mask] > 0.5, p[mask])
+        return (lethal_threshold if lethal else best_f1_threshold)(y[mask] > 0.5, p[mask])
 
     return {
         "rhythm": {

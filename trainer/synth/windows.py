@@ -10,8 +10,8 @@ from trainer.synth.rhythms import GENERATORS
 from trainer.synth.scenario import Segment, render_segments
 
 #: Default rhythm mix: every generator equally often, except atrial fibrillation (the most varied picture: rate,
-#: RR spread and f-wave size) twice and asystole (with or without P waves) one and a half times as often.
-DEFAULT_RHYTHM_MIX: dict[str, float] = dict.fromkeys(GENERATORS, 1.0) | {"af": 2.0, "asystole": 1.5}
+#: RR spread and f-wave size) three times and asystole (with or without P waves) twice as often.
+DEFAULT_RHYTHM_MIX: dict[str, float] = dict.fromkeys(GENERATORS, 1.0) | {"af": 3.0, "asystole": 2.0}
 #: Default noise mix: mostly readable, some noisy, a few unusable.
 DEFAULT_NOISE_MIX: dict[str, float] = {
     "clean": 0.25,
