@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from models.bundle import load_bundle
-from streamer.cli.main import main
+from streamer.cli.main import build_parser, log_level, main
 from trainer.pipeline import _eval_records, load_data
 from trainer.recipes import CI, build_ci_bundle
 
@@ -63,3 +63,12 @@ def test_train_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         main(["train", "--help"])
     assert exit_info.value.code == 0
     assert "enecg train --recipe default" in capsys.readouterr().out
+
+
+def test_train_logs_progress_by_default_and_log_level_still_wins() -> None:
+    """`enecg train` runs for up to an hour with its output often redirected (no progress bars there): its
+    epochs are logged at INFO unless --log-level says otherwise; other commands stay at WARNING."""
+    parser = build_parser()
+    assert log_level(parser.parse_args(["train", "-o", "x"])) == "INFO"
+    assert log_level(parser.parse_args(["--log-level", "error", "train", "-o", "x"])) == "ERROR"
+    assert log_level(parser.parse_args(["schema"])) == "WARNING"

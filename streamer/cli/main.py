@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="EnECG bedside streaming engine: live ECG in, multi-task alerts out.",
         epilog="Run `enecg COMMAND --help` for a command's options and examples.",
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default: %(default)s)")
+    parser.add_argument(
+        "--log-level", default=None, help="logging level (default: WARNING; INFO for train, which logs each epoch)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
@@ -56,13 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_level(args: argparse.Namespace) -> str:
+    """--log-level if given, else the subcommand's default (WARNING unless it says otherwise)."""
+    return (args.log_level or getattr(args, "default_log_level", "WARNING")).upper()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(args), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
     except CommandError as error:

@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="real records to evaluate whole instead of the recipe's (records trained on are skipped)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, default_log_level="INFO")  # an hour-long run says how far it is
 
 
 def run(args: argparse.Namespace) -> int:
