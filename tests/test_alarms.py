@@ -222,6 +222,16 @@ def test_no_bradycardia_across_a_leads_off_stretch() -> None:
     assert first(alerts, "extreme_bradycardia") is not None
 
 
+def test_no_bradycardia_as_the_heart_restarts_after_asystole() -> None:
+    """The pause that raised asystole is no RR interval: sinus coming back at 60 bpm raises no extreme
+    bradycardia beside the asystole alarm, while a real bradycardia after the pause still does."""
+    pause = Phase(10, bpm=None, rhythm={"asystole": 0.9})
+    _, alerts = run([SINUS, pause, Phase(20, bpm=60)])
+    assert [a.condition for a in alerts if a.state is AlertState.raised] == ["asystole"]
+    _, alerts = run([SINUS, pause, Phase(20, bpm=35)])
+    assert first(alerts, "extreme_bradycardia") is not None
+
+
 def test_updated_is_rate_limited_and_needs_a_real_change():
     vt = {"ventricular_tachycardia": 0.9}
     _, steady = run([SINUS, Phase(60, bpm=180, rhythm=vt)])

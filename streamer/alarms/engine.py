@@ -5,7 +5,8 @@ the windows and events (``wall_ns``, when the worker passes it, only stamps ``pu
 Per condition and bed: consecutive "on" windows raise it (onset = the first of them, so ids are deterministic:
 ``make_alert_id(bed, condition, onset)``); consecutive "off" windows clear it; "hold" breaks both streaks.
 Windows whose quality is not good leave rhythm conditions' streaks untouched and feed `signal_noisy` instead; beats
-before such a window make no RR interval with beats after it (no false bradycardia across a leads-off stretch).
+before such a window, or before a window that sees asystole, make no RR interval with beats after it (no false
+bradycardia across a leads-off stretch, nor as the heart restarts after a pause the asystole alarm covers).
 Latching alarms whose condition ended stay raised until acknowledged, then clear.
 
 Restart: the worker rebuilds state by replaying >= 30 s of input (the beat timeline needs ~17 beats) after
@@ -63,7 +64,7 @@ class _Bed:
     now_ns: int = 0  # latest signal time known (windows and events): actions are dated by it
     seen_ns: int = 0  # end of the newest window processed: only windows move it (replays are skipped by it)
     segment_start_ns: int | None = None
-    rates_from_ns: int | None = None  # end of the newest window judged unreadable: rates use beats after it
+    rates_from_ns: int | None = None  # end of the newest unreadable or asystole window: rates use beats after it
     timeline: BeatTimeline = field(default_factory=BeatTimeline)
     active: dict[str, Alarm] = field(default_factory=dict)
     on_streak: dict[str, int] = field(default_factory=dict)
@@ -129,8 +130,8 @@ class AlarmEngine:
         for condition in RHYTHM_CONDITIONS:
             if reading.analysable:  # poor quality: rhythm streaks neither advance nor reset
                 alerts += self._step(bed, condition, reading.verdicts[condition], ctx)
-        if not reading.analysable:  # beats on either side of unreadable signal make no RR interval
-            bed.rates_from_ns = window.window_end_ns
+        if not reading.analysable or reading.verdicts["asystole"].state == "on":
+            bed.rates_from_ns = window.window_end_ns  # beats on either side make no RR interval
         alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
         for condition in ("signal_lost", "leads_off"):  # a window means signal and leads are back
             alerts += self._step(bed, condition, Verdict("off"), ctx)
