@@ -93,7 +93,11 @@ def demo_sources(lead: str = "II", seed: int = 0) -> list[Source]:
     for name, expected in (
         ("sinus-vt-sinus", "VT from 30 s: ventricular_tachycardia (high) within 6 s"),
         ("asystole", "asystole from 30 s: asystole (high) within 6 s"),
-        ("leads-off", "leads off 20-30 s: leads_off (technical), no rhythm alarm"),
+        (
+            "leads-off",
+            "electrodes off 20-30 s, a flat line: signal_noisy (technical; leads_off needs the monitor to drop the "
+            "lead from its chunks), no rhythm alarm",
+        ),
     ):
         rendering = render_scenario(name, sample_rate_hz=250.0, leads=(lead,), seed=seed)
         onsets = tuple((e.label, round(e.onset_s, 2)) for e in rendering.episodes)
