@@ -14,6 +14,7 @@ IDX = {k: i for i, k in enumerate(RHYTHM_LABELS)}
 EXPECTED = {
     "sinus-vt-sinus": "ventricular_tachycardia",
     "asystole": "asystole",
+    "asystole-flat": "asystole",
     "leads-off": "sinus",
     "af": "atrial_fibrillation",
     "pvc-bigeminy": "bigeminy",

@@ -218,6 +218,15 @@ BUILTIN_SCENARIOS: dict[str, Scenario] = {
             ),
         ),
         Scenario(
+            name="asystole-flat",
+            description="sinus 70 bpm 30 s, asystole without P waves 15 s (flat, electrodes on), sinus 60 bpm 15 s",
+            segments=(
+                _s("sinus", 30, hr_bpm=70, noise=_LIGHT),
+                _s("asystole", 15, p_waves=False, noise=_LIGHT),
+                _s("sinus", 15, hr_bpm=60, noise=_LIGHT),
+            ),
+        ),
+        Scenario(
             name="leads-off",
             description="sinus 72 bpm 20 s, electrodes off 10 s, sinus 72 bpm 20 s",
             segments=(
