@@ -76,6 +76,16 @@ def test_rate_and_pause_episodes_follow_the_lethal_definitions() -> None:
     assert pause_episodes(np.array([1.0, 2.0, 6.5, 7.0]), 4.0, 20.0) == [(2.0, 6.5), (7.0, 20.0)]
 
 
+def test_a_pause_is_asystole_not_bradycardia() -> None:
+    """Sinus at 60 bpm, a 10 s pause, sinus at 60 bpm: every 5-beat run across the pause is below 40 bpm, but
+    that is the asystole episode; a true 35 bpm run after it is still bradycardia."""
+    restart = np.concatenate([np.arange(0, 10, 1.0), 19 + np.arange(10) * 1.0])
+    assert rate_episodes(restart, 5, "<", 40.0)  # without the rule the pause reads as bradycardia
+    assert rate_episodes(restart, 5, "<", 40.0, pause_s=4.0) == []
+    slow = np.concatenate([restart, 29 + np.arange(1, 8) * 60 / 35])  # the first slow run: 26, 27, 28, 30.7, 32.4
+    assert rate_episodes(slow, 5, "<", 40.0, pause_s=4.0) == [(26.0, pytest.approx(29 + 7 * 60 / 35))]
+
+
 def test_record_labels_detected_missed_false() -> None:
     out = score_record_labels({"atrial_fibrillation", "pvc"}, {"atrial_fibrillation", "sinus", "pac"},
                               judgeable={"sinus", "atrial_fibrillation", "pvc"})  # fmt: skip

@@ -147,7 +147,7 @@ def _condition_reference(
     whole = [(0.0, rec.duration_s)]
     if rec.beats_s is not None and len(rec.beats_s):
         if condition == "extreme_bradycardia":
-            episodes, known = rate_episodes(rec.beats_s, 5, "<", 40.0), whole
+            episodes, known = rate_episodes(rec.beats_s, 5, "<", 40.0, pause_s=4.0), whole
         elif condition == "extreme_tachycardia":
             episodes, known = rate_episodes(rec.beats_s, 17, ">", 140.0), whole
         elif condition == "asystole":

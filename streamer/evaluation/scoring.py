@@ -152,9 +152,12 @@ def detected_spans(times: Sequence[tuple[float, float, bool]]) -> list[Span]:
 # ------------------------------------------------------------------------------- reference from beats
 
 
-def rate_episodes(beats_s: np.ndarray, n_beats: int, predicate: str, bpm: float) -> list[Span]:
+def rate_episodes(
+    beats_s: np.ndarray, n_beats: int, predicate: str, bpm: float, pause_s: float | None = None
+) -> list[Span]:
     """Spans of ``n_beats`` consecutive reference beats whose mean rate is below ('<') or above ('>') ``bpm``
-    (the PhysioNet/CinC 2015 extreme brady-/tachycardia definitions), merged."""
+    (the PhysioNet/CinC 2015 extreme brady-/tachycardia definitions), merged. With ``pause_s``, runs holding an
+    interval of ``pause_s`` or longer are left out: that pause is an asystole episode, not a slow rate."""
     b = np.asarray(beats_s, dtype=np.float64)
     if len(b) < n_beats:
         return []
@@ -162,6 +165,9 @@ def rate_episodes(beats_s: np.ndarray, n_beats: int, predicate: str, bpm: float)
     with np.errstate(divide="ignore"):
         rate = 60.0 * (n_beats - 1) / span
     hit = rate < bpm if predicate == "<" else rate > bpm
+    if pause_s is not None:
+        paused = np.diff(b) >= pause_s
+        hit &= ~np.convolve(paused, np.ones(n_beats - 1, dtype=int), mode="valid").astype(bool)
     return merge_spans((float(b[i]), float(b[i + n_beats - 1])) for i in np.flatnonzero(hit))
 
 
