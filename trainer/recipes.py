@@ -5,7 +5,8 @@
 - `default`: the shipped bundle. Base-size hubert and resnet experts and a tiny patch expert (all three base
   would be ~20.4 MB of fp32 weights, over the 20 MB limit), trained on synthetic data only so that every real
   record stays held out for evaluation. (A variant adding fast AF / sinus tachycardia windows through
-  `rate_bands` recognised AF on fewer CPSC records, see docs/model-report.md, so the default has none.)
+  `rate_bands` recognised AF on neither CPSC AF record with the earlier, slower synthetic AF, so the default has
+  none; the synthesizer's AF now spans 60-180 bpm itself.)
 """
 
 from __future__ import annotations
