@@ -6,6 +6,20 @@ the previous one ended, within a tolerance, starts a new segment, and a forward 
 bundle's leads are picked by name (a missing one is a ``leads_missing`` event and no windows until it is back);
 each segment is resampled to the model rate by a streaming `resample_poly`, and cut into windows on the hop grid.
 Samples are never invented: windows never span a gap, and a segment's tail is flushed when it ends.
+
+Input policy (never blind a bed, see the README's "Input policy"):
+- **One monitor per bed.** While the bed's monitor streams, chunks from another ``device_id`` are not used and
+  raise ``second_device`` (a technical alarm); when the first monitor has been silent for ``stall_s``, the other
+  one takes over (a replaced monitor), its ``seq`` starting afresh.
+- **The stream's own clock.** A chunk whose start time lies more than ``max_jump_s`` before the stream, or more
+  than ``max_jump_s`` beyond it plus the wall time since the stream last moved, is *off-stream*: one such chunk
+  (a device glitch, a forged time) is set aside and never makes the bed's later chunks "late". Off-stream chunks
+  that continue one another for ``restart_after_s`` of signal become the bed's stream (a device whose clock was
+  reset): at once when they jump forward, after ``stall_s`` without a usable chunk when they jump back.
+- **Watchdog.** A bed with no *usable* chunk (refused, late, duplicate, off-stream or from a second monitor do not
+  count) for ``stall_s`` of wall time is reported ``stalled`` (signal lost), whatever the cause.
+- Start times more than ``max_clock_skew_s`` ahead of the worker's clock are refused (`Assembled.refused`);
+  older ones are a backlog (after an outage) or a recording, and are taken.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from streamer.contract import WaveformChunk
 from streamer.resample import StreamingResampler
 from streamer.windows import Window, WindowCutter
 
-EventKind = Literal["gap", "leads_missing", "leads_restored", "stalled"]
+EventKind = Literal["gap", "leads_missing", "leads_restored", "stalled", "second_device", "second_device_gone"]
 
 
 class AssemblerSettings(BaseModel):
@@ -34,6 +48,11 @@ class AssemblerSettings(BaseModel):
     gap_tolerance_ms: float = Field(20.0, ge=0, description="time jump between chunks still taken as contiguous")
     stall_s: float = Field(3.0, gt=0, description="wall time without chunks before a bed is reported stalled")
     idle_timeout_s: float = Field(300.0, gt=0, description="wall time without chunks before a bed is forgotten")
+    max_jump_s: float = Field(30.0, gt=0, description="start-time jump beyond which a chunk is off-stream")
+    restart_after_s: float = Field(2.0, gt=0, description="off-stream signal that continues itself this long restarts")
+    max_clock_skew_s: float = Field(
+        86_400.0, gt=0, description="start times further than this ahead of the worker clock are refused"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +71,7 @@ class StreamEvent:
 class Assembled:
     windows: list[Window] = field(default_factory=list)
     events: list[StreamEvent] = field(default_factory=list)
+    refused: str | None = None  # the pushed chunk breaks the input policy: dead-letter it with this reason
 
     def extend(self, other: Assembled) -> None:
         self.windows.extend(other.windows)
@@ -65,6 +85,10 @@ class BedCounters:
     late: int = 0
     gaps: int = 0
     windows: int = 0
+    refused: int = 0  # dead-lettered messages that named this bed
+    off_stream: int = 0
+    second_device: int = 0
+    restarts: int = 0
 
 
 class _Segment:
@@ -90,45 +114,149 @@ class _Segment:
 
 
 class _Bed:
-    def __init__(self, spec: InputSpec, settings: AssemblerSettings) -> None:
-        self.spec, self.settings = spec, settings
+    def __init__(self, spec: InputSpec, settings: AssemblerSettings, bed_id: str, first_contact_ns: int) -> None:
+        self.spec, self.settings, self.bed_id = spec, settings, bed_id
+        self.unit: str | None = None
         self.device_id: str | None = None
         self.next_seq: int | None = None
-        self.pending: dict[int, tuple[WaveformChunk, int]] = {}  # seq -> (chunk, arrival)
+        self.pending: dict[int, tuple[WaveformChunk, int, int]] = {}  # seq -> (chunk, arrival, latency stamp)
         self.recent: deque[tuple[int, int]] = deque(maxlen=64)  # (seq, start time) used: duplicates vs late
         self.segment: _Segment | None = None
         self.last_end_ns: int | None = None  # signal time just after the last sample used
-        self.last_arrival_ns = 0
-        self.stall_reported = False
+        self.last_arrival_ns = first_contact_ns  # wall time of the last message naming the bed (idle timeout)
+        self.used_arrival_ns = first_contact_ns  # wall time of the last usable chunk (the watchdog)
+        self.window_arrival_ns = first_contact_ns  # wall time of the last window cut (the watchdog)
+        self.first_contact_ns = first_contact_ns
+        self.stall_reported = False  # no usable chunk: reported for this silence
+        self.window_stall_reported = False  # chunks but no window: reported for this stretch
+        self.unused: dict[str, int] = {}  # why chunks were not used since the last usable one
         self.leads_missing_since: int | None = None
+        self.other_devices: dict[str, int] = {}  # another monitor streaming on the bed -> its last arrival
+        self.off_stream: list[tuple[WaveformChunk, int]] = []  # set-aside chunks that continue one another
         self.counters = BedCounters()
 
-    def push(self, chunk: WaveformChunk, arrival_ns: int) -> Assembled:
+    def push(self, chunk: WaveformChunk, arrival_ns: int, stamp_ns: int) -> Assembled:
+        """``arrival_ns``: the worker's clock; ``stamp_ns``: when the chunk was sent, for latency."""
         out = Assembled()
         self.counters.chunks += 1
-        self.last_arrival_ns, self.stall_reported = arrival_ns, False
-        if self.device_id != chunk.device_id:  # a new or replaced monitor: its seq starts afresh
-            out.extend(self.release_all(arrival_ns))
-            self.device_id, self.next_seq = chunk.device_id, None
-            self.recent.clear()
+        self.last_arrival_ns, self.unit = arrival_ns, chunk.unit
+        if self.device_id is not None and chunk.device_id != self.device_id:
+            if arrival_ns - self.used_arrival_ns < self.settings.stall_s * 1e9:  # the bed's monitor still streams
+                return self._second_device(chunk, arrival_ns)
+            out.extend(self._restart(arrival_ns))  # the monitor was replaced: its seq starts afresh
+        if self.device_id != chunk.device_id:
+            self.device_id = chunk.device_id
+            if self.other_devices.pop(chunk.device_id, None) is not None and not self.other_devices:
+                out.events.append(self.make_event("second_device_gone", self.last_end_ns or chunk.start_time_ns))
+        if self._is_off_stream(chunk, arrival_ns):
+            out.extend(self._set_aside(chunk, arrival_ns, stamp_ns))
+            return out
+        out.extend(self._push_on_stream(chunk, arrival_ns, stamp_ns))
+        return out
+
+    def _push_on_stream(self, chunk: WaveformChunk, arrival_ns: int, stamp_ns: int) -> Assembled:
+        out = Assembled()
         if self.next_seq is None:
             self.next_seq = chunk.seq
         if chunk.seq in self.pending or (chunk.seq, chunk.start_time_ns) in self.recent:
             self.counters.duplicates += 1
+            self._not_used("duplicate")
             return out
         if chunk.seq < self.next_seq and self.last_end_ns is not None:
             if chunk.start_time_ns <= self.last_end_ns + self._tolerance_ns(chunk):
                 self.counters.late += 1
+                self._not_used("late")
                 return out
             out.extend(self.release_all(arrival_ns))  # seq went back but time went on: the device restarted
             self.next_seq = chunk.seq
-        self.pending[chunk.seq] = (chunk, arrival_ns)
+        self.pending[chunk.seq] = (chunk, arrival_ns, stamp_ns)
         if self.last_end_ns is None:  # stream start: hold a few chunks so an early one arriving second is kept
             self.next_seq = min(self.pending)
             if not self._overdue():
                 return out
         out.extend(self._drain(force=False))
         return out
+
+    # ------------------------------------------------------------------------------- the input policy
+
+    def _second_device(self, chunk: WaveformChunk, arrival_ns: int) -> Assembled:
+        self.counters.second_device += 1
+        self._not_used(f"from second monitor {chunk.device_id}")
+        first = chunk.device_id not in self.other_devices and not self.other_devices
+        self.other_devices[chunk.device_id] = arrival_ns
+        out = Assembled()
+        if first:
+            detail = f"{chunk.device_id} beside {self.device_id}; showing {self.device_id}"
+            out.events.append(self.make_event("second_device", self.last_end_ns or chunk.start_time_ns, detail))
+        return out
+
+    def _is_off_stream(self, chunk: WaveformChunk, arrival_ns: int) -> bool:
+        if self.last_end_ns is None:
+            return False
+        ahead = chunk.start_time_ns - self.last_end_ns
+        jump = self.settings.max_jump_s * 1e9
+        return ahead < -jump or ahead > max(0, arrival_ns - self.used_arrival_ns) + jump
+
+    def _set_aside(self, chunk: WaveformChunk, arrival_ns: int, stamp_ns: int) -> Assembled:
+        """Keeps off-stream chunks that continue one another; enough of them become the bed's stream."""
+        self.counters.off_stream += 1
+        self._not_used("off-stream (start time jumped)")
+        held = self.off_stream
+        if held:
+            last = held[-1][0]
+            if abs(chunk.start_time_ns - (last.start_time_ns + last.duration_ns)) > self._tolerance_ns(chunk):
+                held.clear()
+        held.append((chunk, stamp_ns))
+        span_ns = chunk.start_time_ns + chunk.duration_ns - held[0][0].start_time_ns
+        forward = self.last_end_ns is not None and held[0][0].start_time_ns > self.last_end_ns
+        stalled = arrival_ns - self.used_arrival_ns >= self.settings.stall_s * 1e9
+        if span_ns < self.settings.restart_after_s * 1e9 or not (forward or stalled):
+            return Assembled()
+        chunks, self.off_stream = held, []
+        out = self._restart(arrival_ns)
+        for c, stamp in chunks:
+            out.extend(self._push_on_stream(c, arrival_ns, stamp))
+        return out
+
+    def _restart(self, arrival_ns: int) -> Assembled:
+        """A new stream begins (another monitor, or the device's clock was reset): what is held is used."""
+        out = self.release_all(arrival_ns)
+        out.windows += self.close_segment(arrival_ns)
+        self.counters.restarts += 1
+        self.next_seq, self.last_end_ns = None, None
+        self.recent.clear()
+        self.off_stream = []
+        return out
+
+    def _not_used(self, why: str) -> None:
+        self.unused[why] = self.unused.get(why, 0) + 1
+
+    def refused(self, reason: str, arrival_ns: int) -> None:
+        """A message naming this bed was dead-lettered: it keeps the bed known, never alive."""
+        self.counters.refused += 1
+        self.last_arrival_ns = arrival_ns
+        self._not_used(f"refused ({reason[:80]})")
+
+    def stalled_event(self, now_ns: int) -> StreamEvent | None:
+        """Once per silence: no usable chunk for ``stall_s``, or chunks but no window for ``stall_s`` beyond a
+        window and a hop (gaps too short to alarm but too many to cut a window; leads off has its own alarm)."""
+        stall_ns = self.settings.stall_s * 1e9
+        no_chunk_ns = now_ns - self.used_arrival_ns
+        no_window_ns = now_ns - self.window_arrival_ns - (self.spec.window_s + self.spec.hop_s) * 1e9
+        start = self.last_end_ns if self.last_end_ns is not None else self.first_contact_ns
+        if no_chunk_ns > stall_ns and not self.stall_reported:
+            self.stall_reported = True
+            why = ", ".join(f"{n} {reason}" for reason, n in self.unused.items()) or "no chunks"
+            return self.make_event("stalled", start, why, end_ns=start + no_chunk_ns)
+        if no_window_ns > stall_ns and not self.window_stall_reported and self.leads_missing_since is None:
+            self.window_stall_reported = True
+            return self.make_event(
+                "stalled", start, f"chunks arrive but no analysable window ({self.counters.gaps} gaps)"
+            )
+        return None
+
+    def make_event(self, kind: EventKind, start_ns: int, detail: str = "", end_ns: int | None = None) -> StreamEvent:
+        return StreamEvent(kind, self.bed_id, self.unit, start_ns, start_ns if end_ns is None else end_ns, detail)
 
     def release_all(self, arrival_ns: int) -> Assembled:
         return self._drain(force=True)
@@ -137,9 +265,11 @@ class _Bed:
         """Waited long enough for the missing seq: too many chunks held or too much signal time behind it."""
         if len(self.pending) > self.settings.reorder_chunks:
             return True
-        newest_end = max(c.start_time_ns + c.duration_ns for c, _ in self.pending.values())
+        newest_end = max(c.start_time_ns + c.duration_ns for c, _, _ in self.pending.values())
         since = (
-            self.last_end_ns if self.last_end_ns is not None else min(c.start_time_ns for c, _ in self.pending.values())
+            self.last_end_ns
+            if self.last_end_ns is not None
+            else min(c.start_time_ns for c, _, _ in self.pending.values())
         )
         return newest_end - since > self.settings.reorder_ms * 1e6
 
@@ -152,10 +282,14 @@ class _Bed:
                 if not (force or self._overdue()):
                     break
                 self.next_seq = min(self.pending)  # the missing ones are lost; time continuity decides gaps
-            chunk, arrival = self.pending.pop(self.next_seq)
+            chunk, arrived, stamp = self.pending.pop(self.next_seq)
+            self.used_arrival_ns = max(self.used_arrival_ns, arrived)  # the stream moves: the watchdog resets
+            self.stall_reported = False
+            self.unused.clear()
+            self.off_stream = []
             self.recent.append((chunk.seq, chunk.start_time_ns))
             self.next_seq += 1
-            out.extend(self._use(chunk, arrival))
+            out.extend(self._use(chunk, stamp))
         return out
 
     def _use(self, chunk: WaveformChunk, arrival_ns: int) -> Assembled:
@@ -190,6 +324,8 @@ class _Bed:
         if self.segment is None:
             self.segment = _Segment(self.spec, chunk)
         windows = self.segment.push(rows, arrival_ns)
+        if windows:
+            self.window_arrival_ns, self.window_stall_reported = self.used_arrival_ns, False
         self.last_end_ns = self.segment.end_ns  # sample-exact, so rounding never accumulates into a "gap"
         out.windows += windows
         self.counters.windows += len(out.windows)
@@ -230,26 +366,45 @@ class Assembler:
     def counters(self, bed_id: str) -> BedCounters:
         return self._beds[bed_id].counters
 
-    def push(self, chunk: WaveformChunk, arrival_ns: int) -> Assembled:
-        bed = self._beds.get(chunk.bed_id)
+    def push(self, chunk: WaveformChunk, arrival_ns: int, stamp_ns: int | None = None) -> Assembled:
+        """``arrival_ns``: the worker's clock now; ``stamp_ns``: when the chunk was sent (Kafka's timestamp), the
+        time the latency of its windows counts from (default: ``arrival_ns``)."""
+        ahead_s = (chunk.start_time_ns - arrival_ns) / 1e9
+        if ahead_s > self.settings.max_clock_skew_s:
+            self.refused(chunk.bed_id, "start time in the future", arrival_ns)
+            return Assembled(
+                refused=f"start_time_ns lies {ahead_s:.0f} s ahead of the worker clock "
+                f"(at most {self.settings.max_clock_skew_s:g} s)"
+            )
+        bed = self._bed(chunk.bed_id, arrival_ns)
+        return bed.push(chunk, arrival_ns, arrival_ns if stamp_ns is None else min(stamp_ns, arrival_ns))
+
+    def refused(self, bed_id: str, reason: str, arrival_ns: int) -> None:
+        """A dead-lettered message named this bed: the bed is watched (a bed whose every message is refused
+        raises signal lost) but not kept alive by it."""
+        self._bed(bed_id, arrival_ns).refused(reason, arrival_ns)
+
+    def _bed(self, bed_id: str, arrival_ns: int) -> _Bed:
+        bed = self._beds.get(bed_id)
         if bed is None:
-            bed = self._beds[chunk.bed_id] = _Bed(self.spec, self.settings)
-        return bed.push(chunk, arrival_ns)
+            bed = self._beds[bed_id] = _Bed(self.spec, self.settings, bed_id, arrival_ns)
+        return bed
 
     def tick(self, now_ns: int) -> Assembled:
-        """Stops waiting for missing chunks after ``reorder_ms`` of wall time, and reports beds whose chunks
-        stopped for ``stall_s`` (once per silence; start = the end of their last sample)."""
+        """Stops waiting for missing chunks after ``reorder_ms`` of wall time, forgets second monitors silent for
+        ``stall_s``, and reports beds without a usable chunk for ``stall_s`` (once per silence)."""
         out = Assembled()
-        for bed_id, bed in self._beds.items():
-            silent_ns = now_ns - bed.last_arrival_ns
-            if bed.pending and silent_ns > self.settings.reorder_ms * 1e6:
+        for bed in self._beds.values():
+            if bed.pending and now_ns - bed.last_arrival_ns > self.settings.reorder_ms * 1e6:
                 out.extend(bed.release_all(now_ns))
-            if silent_ns > self.settings.stall_s * 1e9 and not bed.stall_reported and bed.last_end_ns is not None:
-                bed.stall_reported = True
-                unit = bed.segment.cutter.unit if bed.segment else None
-                out.events.append(
-                    StreamEvent("stalled", bed_id, unit, bed.last_end_ns, bed.last_end_ns + silent_ns, "no chunks")
-                )
+            if bed.other_devices:
+                bed.other_devices = {
+                    d: t for d, t in bed.other_devices.items() if now_ns - t <= self.settings.stall_s * 1e9
+                }
+                if not bed.other_devices:
+                    out.events.append(bed.make_event("second_device_gone", bed.last_end_ns or now_ns))
+            if (event := bed.stalled_event(now_ns)) is not None:
+                out.events.append(event)
         return out
 
     def close(self, bed_id: str, arrival_ns: int) -> Assembled:

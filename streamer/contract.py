@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 import struct
 import time
 from enum import StrEnum
@@ -38,6 +39,11 @@ SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: a 1 s chunk of 12 leads at 2 kHz as JSON floats is ~300 KB
 MIN_RATE_HZ, MAX_RATE_HZ = 50.0, 2000.0
 MAX_LEADS = 16
+MAX_CHUNK_S = 10.0  # longer chunks are refused: one message must never hold more than a few windows of one bed
+#: A dead letter keeps at most this much of the original (base64 makes it 4/3 larger), so it always fits the
+#: producer's request limit whatever arrived; the size and sha256 of the whole original are kept beside it.
+MAX_DEAD_LETTER_ORIGINAL = 256 * 1024
+MAX_DEAD_LETTER_REASON = 2000
 BINARY_MAGIC = b"ECG1"
 UNIT_TO_MV: dict[str, float] = {"mV": 1.0, "uV": 1e-3, "V": 1e3}
 
@@ -45,6 +51,7 @@ UNIT_TO_MV: dict[str, float] = {"mV": 1.0, "uV": 1e-3, "V": 1e3}
 Base64Bytes = Annotated[
     bytes, PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str, when_used="json")
 ]
+BED_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 BedId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -109,6 +116,10 @@ class WaveformChunk(_Record):
                 raise ValueError("chunk is empty: no samples")
             if len(self.data) % (2 * n_leads):
                 raise ValueError(f"{len(self.data)} data bytes do not split into {n_leads} int16 leads")
+        if self.duration_ns > MAX_CHUNK_S * 1e9:
+            raise ValueError(
+                f"chunk holds {self.duration_ns / 1e9:.1f} s of signal; a chunk may hold at most {MAX_CHUNK_S:g} s"
+            )
         return self
 
     @property
@@ -235,16 +246,51 @@ class AlertAction(_Record):
 
 
 class DeadLetter(_Record):
-    """A message that could not be used, kept whole with the reason so nothing is silently lost."""
+    """A message that could not be used, kept with the reason so nothing is silently lost. The original is kept
+    whole up to `MAX_DEAD_LETTER_ORIGINAL` bytes (a dead letter must always fit the topic, or writing it would
+    fail the pipeline); beyond that it is cut, and its size and sha256 say what it was."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     reason: str
-    original: Base64Bytes = Field(description="the message value as received (base64 in JSON)")
+    original: Base64Bytes = Field(description="the message value as received (base64 in JSON), cut if too long")
     original_key: Base64Bytes | None = None
+    original_size: int | None = Field(None, ge=0, description="bytes of the whole original value")
+    original_sha256: str | None = Field(None, description="sha256 of the whole original value (hex)")
+    truncated: bool = Field(False, description="`original` holds only the first MAX_DEAD_LETTER_ORIGINAL bytes")
+    bed_id: str | None = Field(None, max_length=64, description="the bed the message names, where it names one")
     source_topic: str | None = None
     partition: int | None = None
     offset: int | None = None
     received_time_ns: int = Field(default_factory=now_ns)
+
+    @classmethod
+    def of(
+        cls,
+        reason: str,
+        raw: bytes | None,
+        *,
+        key: bytes | None = None,
+        bed_id: str | None = None,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> DeadLetter:
+        """The dead letter of `raw`, bounded in size whatever `raw`, its key and the reason are."""
+        raw = raw or b""
+        if len(reason) > MAX_DEAD_LETTER_REASON:
+            reason = reason[: MAX_DEAD_LETTER_REASON - 1] + "…"
+        return cls(
+            reason=reason,
+            original=raw[:MAX_DEAD_LETTER_ORIGINAL],
+            original_key=None if key is None else key[:1024],
+            original_size=len(raw),
+            original_sha256=hashlib.sha256(raw).hexdigest(),
+            truncated=len(raw) > MAX_DEAD_LETTER_ORIGINAL,
+            bed_id=bed_id,
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- codecs
@@ -271,23 +317,36 @@ def decode_waveform(
     partition: int | None = None,
     offset: int | None = None,
 ) -> WaveformChunk | DeadLetter:
-    """Decodes one waveform message; never raises. Bad input comes back as a `DeadLetter` with a reason."""
+    """Decodes one waveform message; never raises. Bad input comes back as a `DeadLetter` with a reason and,
+    where the message names a bed (a JSON header whose valid `bed_id` matches the key, if any), that bed."""
+    fields: dict[str, Any] = {}
     try:
-        return _decode_waveform(raw or b"")
+        return _decode_waveform(raw or b"", fields)
     except _Rejected as rejected:
         reason = str(rejected)
     except Exception as error:  # a decoder bug must still not stop the worker
         reason = f"decoder error: {type(error).__name__}: {error}"
-    return DeadLetter(
-        reason=reason, original=raw or b"", original_key=key, source_topic=topic, partition=partition, offset=offset
+    return DeadLetter.of(
+        reason, raw, key=key, bed_id=_named_bed(fields, key), topic=topic, partition=partition, offset=offset
     )
+
+
+def _named_bed(fields: dict[str, Any], key: bytes | None) -> str | None:
+    """The bed a refused message is about: its header's `bed_id` when that is a valid id and agrees with the key."""
+    bed = fields.get("bed_id")
+    if not isinstance(bed, str) or not BED_ID_PATTERN.fullmatch(bed):
+        return None
+    if key is not None and key != bed.encode():
+        return None
+    return bed
 
 
 class _Rejected(Exception):
     pass
 
 
-def _decode_waveform(raw: bytes) -> WaveformChunk:
+def _decode_waveform(raw: bytes, fields: dict[str, Any]) -> WaveformChunk:
+    """`fields` receives the JSON header once parsed (so a refusal can still name the bed)."""
     if not raw:
         raise _Rejected("empty message")
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -303,11 +362,12 @@ def _decode_waveform(raw: bytes) -> WaveformChunk:
     else:
         header_bytes = raw
     try:
-        fields = json.loads(header_bytes)
+        parsed = json.loads(header_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _Rejected(f"not JSON: {error}") from None
-    if not isinstance(fields, dict):
-        raise _Rejected(f"expected a JSON object, got {type(fields).__name__}")
+    if not isinstance(parsed, dict):
+        raise _Rejected(f"expected a JSON object, got {type(parsed).__name__}")
+    fields.update(parsed)
     version = fields.get("schema_version")
     if version != SCHEMA_VERSION:
         raise _Rejected(f"unknown schema_version {version!r} (this worker reads {SCHEMA_VERSION})")

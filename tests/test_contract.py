@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
 from streamer.contract import (
+    MAX_CHUNK_S,
+    MAX_DEAD_LETTER_ORIGINAL,
     MAX_MESSAGE_BYTES,
     Alert,
     AlertAction,
@@ -82,13 +85,45 @@ def test_bad_input_becomes_a_dead_letter_naming_the_problem(case: str, raw: byte
     assert reason in letter.reason, letter.reason
     assert "\n" not in letter.reason
     assert (letter.original, letter.original_key, letter.source_topic, letter.partition, letter.offset) == (
-        raw,
+        raw[:MAX_DEAD_LETTER_ORIGINAL],
         b"bed-001",
         "ecg.waveform.v1",
         2,
         41,
     )
+    assert (letter.original_size, letter.original_sha256) == (len(raw), hashlib.sha256(raw).hexdigest())
+    assert letter.truncated == (len(raw) > MAX_DEAD_LETTER_ORIGINAL)
     assert DeadLetter.model_validate_json(encode(letter)) == letter  # a dead letter itself round-trips
+
+
+@pytest.mark.parametrize("size", [MAX_MESSAGE_BYTES - 100, MAX_MESSAGE_BYTES + 1, 8 * MAX_MESSAGE_BYTES])
+def test_a_dead_letter_always_fits_the_topic(size: int) -> None:
+    """A refused message just under the contract's limit (or far over it), with a huge key, still makes a dead
+    letter the producer can send (Faust's default request limit is 1,000,000 bytes; base64 adds a third)."""
+    raw = json.dumps({"schema_version": 1, "bed_id": "bed-9", "samples": [[0.123456] * (size // 10)]}).encode()
+    letter = decode_waveform(raw[:size], key=b"k" * 100_000, topic="t", partition=0, offset=1)
+    assert isinstance(letter, DeadLetter)
+    assert len(encode(letter)) < 600_000
+    assert letter.original_size == len(raw[:size])
+
+
+def test_a_dead_letter_names_the_bed_only_when_key_and_header_agree() -> None:
+    nan_chunk = message(bed_id="icu-07", samples=[[0.1, float("nan")], [0.1, 0.2]])
+    named = decode_waveform(nan_chunk, key=b"icu-07")
+    other_key = decode_waveform(nan_chunk, key=b"icu-08")
+    junk = decode_waveform(b"not json", key=b"icu-07")
+    assert isinstance(named, DeadLetter) and named.bed_id == "icu-07"
+    assert isinstance(other_key, DeadLetter) and other_key.bed_id is None
+    assert isinstance(junk, DeadLetter) and junk.bed_id is None
+
+
+def test_a_chunk_longer_than_the_policy_allows_is_refused() -> None:
+    """One message must never carry hours of one bed (it would stall every other bed while it is windowed)."""
+    ok = int16_message(base64.b64encode(b"\x00\x00" * 2 * int(360 * MAX_CHUNK_S)).decode())
+    too_long = int16_message(base64.b64encode(b"\x00\x00" * 2 * (int(360 * MAX_CHUNK_S) + 1)).decode())
+    assert isinstance(decode_waveform(ok), WaveformChunk)
+    letter = decode_waveform(too_long)
+    assert isinstance(letter, DeadLetter) and f"at most {MAX_CHUNK_S:g} s" in letter.reason
 
 
 def test_good_chunks_decode_in_every_encoding() -> None:

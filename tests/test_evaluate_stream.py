@@ -37,7 +37,8 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(ci_bundle: Path, 
     windows = []
     config = ReplayConfig(chunk_ms=500, speed=0, bed_prefix="eval", start_time_ns=T0_NS)
     for event in plan_replay([rec.recording], config):
-        windows += assembler.push(decode_waveform(event.value), 0).windows
+        chunk = decode_waveform(event.value)
+        windows += assembler.push(chunk, chunk.start_time_ns).windows  # arrives as it is measured
     assert result.windows == len(result.vitals) == len(windows) > 20
     qrs = runtime.predict(stack(windows))["qrs_prob"]  # (b, t_qrs)
     settings = AlarmStage.from_manifest(manifest).engine.settings  # the worker's beat picking, from the manifest

@@ -46,7 +46,7 @@ def expected_windows(config: ReplayConfig, recordings: list, spec: InputSpec) ->
             continue
         chunk = decode_waveform(event.value)
         if isinstance(chunk, WaveformChunk):
-            for window in assembler.push(chunk, 0).windows:
+            for window in assembler.push(chunk, chunk.start_time_ns).windows:  # arrives as it is measured
                 ends.setdefault(window.bed_id, set()).add(window.window_end_ns)
     for window in assembler.tick(10**19).windows:  # held chunks released, as the worker's timer does
         ends.setdefault(window.bed_id, set()).add(window.window_end_ns)

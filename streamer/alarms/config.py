@@ -50,6 +50,7 @@ DEFAULT_CONDITIONS: dict[str, ConditionSettings] = {
     "leads_off": _c(T, 2, 0),
     "signal_noisy": _c(T, 2, 2),
     "signal_lost": _c(T, 3, 0),
+    "second_monitor": _c(T, 0, 0),  # two monitors stream on one bed: only the first one's signal is analysed
 }
 
 

@@ -112,6 +112,9 @@ class AlarmEngine:
         if window.window_end_ns <= bed.seen_ns and bed.segment_start_ns == window.segment_start_ns:
             return WindowResult([], None)  # replayed window: the state already has it
         if bed.segment_start_ns != window.segment_start_ns:  # after a gap: streaks start over
+            if window.segment_start_ns < bed.seen_ns:  # the bed's stream restarted earlier (a device clock reset)
+                bed.seen_ns, bed.rates_from_ns = 0, None
+                bed.horizon_ns.clear()
             bed.segment_start_ns = window.segment_start_ns
             bed.on_streak.clear(), bed.off_streak.clear(), bed.first_on_ns.clear()
         bed.seen_ns = window.window_end_ns
@@ -139,7 +142,8 @@ class AlarmEngine:
 
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->
-        signal_lost (a stall is raised at once: the assembler's stall_s was its persistence). An event never moves
+        signal_lost (a stall is raised at once: the assembler's stall_s was its persistence); second_device(_gone)
+        -> second_monitor. An event never moves
         the clock that tells replayed windows from new ones: a stall's end is wall-clock silence added to signal
         time, and the bed's next real windows (signal resuming where it stopped) come before it."""
         bed = self._bed(event.bed_id, event.unit)
@@ -154,11 +158,15 @@ class AlarmEngine:
             return self._end(bed, "leads_off", ctx)
         if event.kind == "stalled":
             return self._raise(bed, "signal_lost", event.start_ns, {}, ctx)
+        if event.kind == "second_device":
+            return self._raise(bed, "second_monitor", event.start_ns, {}, ctx)
+        if event.kind == "second_device_gone":
+            return self._end(bed, "second_monitor", ctx)
         lost_s = (event.end_ns - event.start_ns) / 1e9
-        alerts = []
-        if lost_s >= cfg["signal_lost"].onset_s:  # a gap already over: raised and cleared, for the record
-            at = event.start_ns + round(cfg["signal_lost"].onset_s * 1e9)
-            alerts += self._raise(bed, "signal_lost", event.start_ns, {}, _Ctx(None, None, wall_ns, at, event.detail))
+        if lost_s < cfg["signal_lost"].onset_s:  # a short gap: the next window says whether signal is back
+            return []
+        at = event.start_ns + round(cfg["signal_lost"].onset_s * 1e9)  # a gap already over: raised and cleared
+        alerts = self._raise(bed, "signal_lost", event.start_ns, {}, _Ctx(None, None, wall_ns, at, event.detail))
         return alerts + self._end(bed, "signal_lost", ctx)
 
     def apply_action(self, action: AlertAction, wall_ns: int | None = None) -> list[Alert]:

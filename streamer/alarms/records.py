@@ -14,7 +14,12 @@ from streamer.alarms.evaluate import Reading
 from streamer.contract import Alert, AlertState, Evidence, Vitals
 from streamer.windows import Window
 
-TITLES = {"hr_out_of_limits": "Heart rate out of limits", "pvc_run": "Run of PVCs", "frequent_pvcs": "Frequent PVCs"}
+TITLES = {
+    "hr_out_of_limits": "Heart rate out of limits",
+    "pvc_run": "Run of PVCs",
+    "frequent_pvcs": "Frequent PVCs",
+    "second_monitor": "Second monitor on this bed",
+}
 
 
 @dataclass(slots=True)

@@ -38,6 +38,7 @@ from streamer.worker.transport import App
 log = logging.getLogger("streamer.worker")
 TICK_S = 0.5  # timer work (stalled beds, held chunks) at least this often
 MAX_BATCHES_IN_FLIGHT = 8  # batches whose outputs may await the broker's ack while the next one runs
+YIELD_EVERY = 64  # input messages handled between yields to the event loop (the flush loop runs in it)
 
 
 def faust_settings(kafka: KafkaSettings, config: WorkerConfig) -> dict[str, Any]:
@@ -85,8 +86,21 @@ def create_app(
     wake = asyncio.Event()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enecg-infer")
 
-    async def dead_letter(letter: DeadLetter, key: bytes | None) -> None:
-        await (await deadletter.send(key=key, value=encode(letter)))  # on the broker before the input is acked
+    def dead_letter_done(future: asyncio.Future, event: faust.EventT) -> None:
+        if future.cancelled() or future.exception() is not None:  # the broker refused it: stop, loudly
+            error = future.exception() if not future.cancelled() else RuntimeError("dead letter send cancelled")
+            log.error("dead letter could not be written (%s): the worker stops, its input stays unacknowledged", error)
+            asyncio.ensure_future(app.crash(error))  # type: ignore[arg-type]
+            return
+        acks.window_done(event)
+
+    async def dead_letter(letter: DeadLetter, key: bytes | None, event: faust.EventT) -> None:
+        """Queues a dead letter without waiting for the broker (a flood of junk must not starve the beds); the
+        input is acknowledged, in offset order, once the broker has the letter. A dead letter always fits the
+        topic (`DeadLetter.of` bounds it); one the broker still refuses stops the worker instead of hanging it."""
+        future = await deadletter.send(key=key, value=encode(letter))
+        acks.hold(event, 1, (event.message.topic, event.message.partition))
+        future.add_done_callback(lambda done: dead_letter_done(done, event))
         metrics.dead_letters.inc()
         log.warning(
             "dead letter topic=%s partition=%s offset=%s reason=%s",
@@ -96,18 +110,19 @@ def create_app(
             letter.reason,
         )
 
-    async def dead_letter_event(event: faust.EventT, reason: str) -> None:
-        """An input the worker could not handle, as it arrived, with its origin and why."""
+    async def dead_letter_event(event: faust.EventT, reason: str, bed_id: str | None = None) -> None:
+        """An input the worker could not handle, as it arrived (bounded), with its origin and why."""
         message = event.message
-        letter = DeadLetter(
-            reason=reason,
-            original=event.value or b"",
-            original_key=event.key,
-            source_topic=message.topic,
+        letter = DeadLetter.of(
+            reason,
+            event.value,
+            key=event.key,
+            bed_id=bed_id,
+            topic=message.topic,
             partition=message.partition,
             offset=message.offset,
         )
-        await dead_letter(letter, event.key)
+        await dead_letter(letter, event.key, event)
 
     async def publish(outcome: Outcome) -> list[asyncio.Future]:
         """Sends alerts (through the ledger) and vitals in order; returns the futures of the broker's acks."""
@@ -157,25 +172,35 @@ def create_app(
     @app.agent(waveform, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:
         """Decode -> dead letters | assembler -> windows -> batcher. Acks wait for the outputs (delivery.py)."""
+        handled = 0
         async for event in stream.noack().events():
+            handled += 1
+            if handled % YIELD_EVERY == 0:  # a burst on one partition must not hold the flush loop back
+                await asyncio.sleep(0)
             message = event.message
             item = decode_waveform(
                 event.value, key=event.key, topic=message.topic, partition=message.partition, offset=message.offset
             )
             where = (message.topic, message.partition)
             if isinstance(item, DeadLetter):
-                await dead_letter(item, event.key)
-                acks.hold(event, 0, where)
+                if item.bed_id is not None or (
+                    event.key is not None and core.holds(event.key.decode(errors="replace"))
+                ):
+                    core.refused(item.bed_id or event.key.decode(), item.reason, *where)  # type: ignore[union-attr]
+                await dead_letter(item, event.key, event)
                 continue
+            sent_ns = round(message.timestamp * 1e9) if message.timestamp else None
             try:
-                n_windows, outcome = core.ingest(item, event, message.topic, message.partition)
+                n_windows, outcome = core.ingest(item, event, message.topic, message.partition, sent_ns)
             except Exception as error:  # a bug on one message must neither stop the worker nor lose the message
                 log.exception("chunk failed bed=%s seq=%d", item.bed_id, item.seq)
-                await dead_letter_event(event, f"worker error: {type(error).__name__}: {error}")
-                acks.hold(event, 0, where)
+                await dead_letter_event(event, f"worker error: {type(error).__name__}: {error}", item.bed_id)
                 continue
             if outcome.alerts:
                 await publish_and_wait(outcome)
+            if outcome.refused is not None:
+                await dead_letter_event(event, outcome.refused, item.bed_id)
+                continue
             acks.hold(event, n_windows, where)
             if n_windows:
                 wake.set()
@@ -212,7 +237,12 @@ def create_app(
             try:
                 action = decode_record(event.value, AlertAction)
             except ValueError as error:
-                await dead_letter_event(event, str(error))
+                letter = DeadLetter.of(
+                    str(error), event.value, key=event.key, topic=event.message.topic,
+                    partition=event.message.partition, offset=event.message.offset,
+                )  # fmt: skip
+                await (await deadletter.send(key=event.key, value=encode(letter)))  # auto-acked: on the broker first
+                metrics.dead_letters.inc()
                 continue
             assert isinstance(action, AlertAction)
             if core.holds(action.bed_id):

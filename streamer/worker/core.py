@@ -33,6 +33,7 @@ class Batch:
 class Outcome:
     alerts: list[Alert] = field(default_factory=list)
     vitals: list[Vitals] = field(default_factory=list)
+    refused: str | None = None  # the chunk breaks the input policy: the edge dead-letters it with this reason
 
 
 class Core:
@@ -63,14 +64,25 @@ class Core:
 
     # ------------------------------------------------------------------------------------------- input
 
-    def ingest(self, chunk: WaveformChunk, token: object | None, topic: str, partition: int) -> tuple[int, Outcome]:
-        """Feeds one decoded chunk; returns (windows it completed, alerts from stream events such as gaps)."""
+    def ingest(
+        self, chunk: WaveformChunk, token: object | None, topic: str, partition: int, sent_ns: int | None = None
+    ) -> tuple[int, Outcome]:
+        """Feeds one decoded chunk (``sent_ns``: Kafka's timestamp of it, where latency counts from); returns
+        (windows it completed, alerts from stream events such as gaps, or the reason the chunk is refused)."""
         now = time.time_ns()
         self._partition[chunk.bed_id] = (topic, partition)
-        assembled = self.assembler.push(chunk, now)
+        assembled = self.assembler.push(chunk, now, sent_ns)
         self.metrics.chunks.inc()
         self.metrics.beds_active.set(len(self._partition))
-        return self._queue(assembled, token, now)
+        n_windows, outcome = self._queue(assembled, token, now)
+        outcome.refused = assembled.refused
+        return n_windows, outcome
+
+    def refused(self, bed_id: str, reason: str, topic: str, partition: int) -> None:
+        """A dead-lettered message named this bed: the assembler's watchdog raises signal lost if no usable
+        chunk follows."""
+        self._partition.setdefault(bed_id, (topic, partition))
+        self.assembler.refused(bed_id, reason, time.time_ns())
 
     def tick(self) -> Outcome:
         """Timer work: release held chunks, report stalled beds, forget silent ones."""
