@@ -15,7 +15,7 @@ Input policy (never blind a bed, see the README's "Input policy"):
   than ``max_jump_s`` beyond it plus the wall time since the stream last moved, is *off-stream*: one such chunk
   (a device glitch, a forged time) is set aside and never makes the bed's later chunks "late". Off-stream chunks
   that continue one another for ``restart_after_s`` of signal become the bed's stream (a device whose clock was
-  reset): at once when they jump forward, after ``stall_s`` without a usable chunk when they jump back.
+  reset): at once when they jump forward; when they jump back, once the old stream's silence was reported.
 - **Watchdog.** A bed with no *usable* chunk (refused, late, duplicate, off-stream or from a second monitor do not
   count) for ``stall_s`` of wall time is reported ``stalled`` (signal lost), whatever the cause.
 - Start times more than ``max_clock_skew_s`` ahead of the worker's clock are refused (`Assembled.refused`);
@@ -209,8 +209,7 @@ class _Bed:
         held.append((chunk, stamp_ns))
         span_ns = chunk.start_time_ns + chunk.duration_ns - held[0][0].start_time_ns
         forward = self.last_end_ns is not None and held[0][0].start_time_ns > self.last_end_ns
-        stalled = arrival_ns - self.used_arrival_ns >= self.settings.stall_s * 1e9
-        if span_ns < self.settings.restart_after_s * 1e9 or not (forward or stalled):
+        if span_ns < self.settings.restart_after_s * 1e9 or not (forward or self.stall_reported):
             return Assembled()
         chunks, self.off_stream = held, []
         out = self._restart(arrival_ns)
@@ -227,6 +226,10 @@ class _Bed:
         self.recent.clear()
         self.off_stream = []
         return out
+
+    @property
+    def leads_missing(self) -> bool:
+        return self.leads_missing_since is not None  # leads off is its own alarm
 
     def _not_used(self, why: str) -> None:
         self.unused[why] = self.unused.get(why, 0) + 1
@@ -248,7 +251,7 @@ class _Bed:
             self.stall_reported = True
             why = ", ".join(f"{n} {reason}" for reason, n in self.unused.items()) or "no chunks"
             return self.make_event("stalled", start, why, end_ns=start + no_chunk_ns)
-        if no_window_ns > stall_ns and not self.window_stall_reported and self.leads_missing_since is None:
+        if no_window_ns > stall_ns and not (self.window_stall_reported or self.stall_reported or self.leads_missing):
             self.window_stall_reported = True
             return self.make_event(
                 "stalled", start, f"chunks arrive but no analysable window ({self.counters.gaps} gaps)"
@@ -303,6 +306,8 @@ class _Bed:
                 out.windows += self.close_segment(arrival_ns)
                 if jump > 0:
                     self.counters.gaps += 1
+                    if jump >= self.settings.stall_s * 1e9:  # a gap that long ends signal lost: watch afresh
+                        self.window_arrival_ns, self.window_stall_reported = self.used_arrival_ns, False
                     out.events.append(
                         StreamEvent("gap", chunk.bed_id, chunk.unit, self.last_end_ns, start, f"{jump / 1e9:.3f} s")
                     )
