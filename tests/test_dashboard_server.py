@@ -34,6 +34,7 @@ pytestmark = pytest.mark.broker
 TOKEN = "test-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 NOW = time.time_ns()
+HEALTH_STALE_S = 8.0  # README: /healthz says reconnecting within 8 s of the broker becoming unreachable
 
 
 def asystole(bed: str, state: AlertState, seq: int, unit: str = "ICU") -> Alert:
@@ -344,6 +345,39 @@ async def test_reconnects_when_the_broker_comes_up_late(tmp_path: Any) -> None:
             late.stop()
     finally:
         await client.close()
+
+
+async def test_health_says_reconnecting_soon_after_the_broker_stops_and_connected_once_it_is_back(
+    tmp_path: Any,
+) -> None:
+    topics = TopicSettings(bed_partitions=1)
+    broker = DevBroker(topics=topics, log_path=tmp_path / "tansu.log")
+    await asyncio.to_thread(broker.start)
+    client = await dashboard(broker.kafka_settings(), topics)
+
+    async def health_becomes(state: str, within_s: float) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < within_s:
+            if (await (await client.get("/healthz")).json())["kafka"] == state:
+                return time.monotonic() - started
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"/healthz not {state!r} within {within_s} s")
+
+    try:
+        await health_becomes("connected", 10)
+        await asyncio.to_thread(broker.stop)
+        assert await health_becomes("reconnecting", HEALTH_STALE_S) < HEALTH_STALE_S
+        await asyncio.sleep(3)
+        assert (await (await client.get("/healthz")).json())["kafka"] == "reconnecting", "stays down while down"
+        again = DevBroker(port=broker.port, topics=topics, log_path=tmp_path / "again.log")
+        await asyncio.to_thread(again.start)
+        try:
+            await health_becomes("connected", 15)  # the reconnect backoff is 10 s at most
+        finally:
+            await asyncio.to_thread(again.stop)
+    finally:
+        await client.close()
+        await asyncio.to_thread(broker.stop)
 
 
 @pytest.mark.slow
