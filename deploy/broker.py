@@ -57,7 +57,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a listener could bind `port` now. SO_REUSEADDR as servers (Tansu included) set it: connections
+    of a stopped broker left in TIME-WAIT do not block a restart on its port, a live listener still does."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

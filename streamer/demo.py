@@ -106,6 +106,14 @@ def demo_sources(lead: str = "II", seed: int = 0) -> list[Source]:
     return [replace(s, recording=s.recording.select_leads([lead])) for s in sources]
 
 
+def _station_token(workdir: Path) -> Path:
+    """A fresh dashboard token in a file only this user can read."""
+    path = workdir / "dashboard-token"
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_urlsafe(24))
+    return path
+
+
 def demo_bundle(announce: Callable[[str], None]) -> tuple[Path, str]:
     """The shipped default bundle, else the `ci` recipe's bundle trained once into a cache directory."""
     if (DEFAULT_BUNDLE / "manifest.json").exists():
@@ -154,14 +162,16 @@ def run_demo(
     topics = TopicSettings(bed_partitions=4)
     workdir = Path(tempfile.mkdtemp(prefix="enecg-demo-"))
     announce(f"bundle: {bundle_dir} ({note})")
+    token_file = _station_token(workdir)
     with DevBroker(topics=topics, log_path=workdir / "tansu.log") as broker:
         kafka = broker.kafka_settings()
         announce(f"dev broker on {broker.bootstrap_servers}; starting a worker (log: {workdir / 'worker.log'})")
         with (
             WorkerProcess(kafka, topics, bundle_dir, workdir / "worker.log", backend=backend),
-            DashboardProcess(kafka, topics, token=secrets.token_urlsafe(24), port=dashboard_port) as dashboard,
+            DashboardProcess(kafka, topics, token=token_file.read_text(), port=dashboard_port) as dashboard,
         ):
             announce(f"central station (open in a browser while the demo runs): {dashboard.url}")
+            announce(f"  sign in with the station token in {token_file} (kept out of the terminal and the logs)")
             announce(f"replaying {len(sources)} beds at {speed:g}x real time for up to {duration_s:.0f} s")
             alerts, starts = asyncio.run(_replay_and_watch(kafka, topics, sources, speed, duration_s, on_alert))
     beds = []

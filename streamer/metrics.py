@@ -1,6 +1,6 @@
 """Prometheus metrics of one worker, on a registry of its own (so tests and tools can hold several).
 
-Served over HTTP by `serve(port)` (prometheus_client's server, not Faust's web server: two workers on one host
+Served over HTTP by `serve(port, host)` (prometheus_client's server, not Faust's web server: two workers on one host
 then need only distinct metrics ports). Labels never carry patient or bed identifiers, so cardinality stays
 bounded whatever the ward size.
 """
@@ -39,6 +39,6 @@ class WorkerMetrics:
         )
         self.rebuilt_chunks = Counter("enecg_rebuild_chunks", "chunks replayed to refill buffers", registry=r)
 
-    def serve(self, port: int) -> None:
-        """Starts the /metrics HTTP endpoint in a daemon thread."""
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Starts the /metrics HTTP endpoint in a daemon thread, on loopback unless told otherwise."""
+        start_http_server(port, addr=host, registry=self.registry)

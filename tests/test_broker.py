@@ -81,3 +81,30 @@ def test_owns_listening_socket_tells_our_listener_from_another_process() -> None
             finally:
                 other.kill()
     assert not owns_listening_socket(os.getpid(), port)  # closed: nobody listens
+
+
+def test_restarts_on_its_port_at_once_after_clients_were_connected(tmp_path: Path) -> None:
+    """A broker stopped under a connected client leaves TIME-WAIT on its port: that must not block a restart."""
+    first = DevBroker(topics=TopicSettings(bed_partitions=1), log_path=tmp_path / "first.log").start()
+    port = first.port
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        first.stop()  # the broker closes its side first
+        client.recv(1)  # its FIN has arrived
+        client.close()
+        assert _time_wait_on(port), "the scenario needs a TIME-WAIT socket on the port"
+        again = DevBroker(port=port, topics=TopicSettings(bed_partitions=1), log_path=tmp_path / "again.log").start()
+        try:
+            counts = asyncio.run(partition_counts(again.bootstrap_servers, ["ecg.alerts.v1"]))
+            assert counts == {"ecg.alerts.v1": 1} and owns_listening_socket(again._process.pid, port)
+        finally:
+            again.stop()
+    finally:
+        first.stop()
+
+
+def _time_wait_on(port: int) -> bool:
+    """Whether a TCP socket on local `port` is in TIME-WAIT (state 06 in /proc/net/tcp)."""
+    with open("/proc/net/tcp") as lines:
+        next(lines)
+        return any(f[3] == "06" and int(f[1].rsplit(":", 1)[1], 16) == port for f in (line.split() for line in lines))

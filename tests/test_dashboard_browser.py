@@ -55,6 +55,13 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 TOKEN = "e2e-station-token-0123456789"
+
+
+def signed_in(url: str) -> str:
+    """The printed URL holds no token; a nurse types it on the sign-in page, a test passes it once in the query."""
+    return f"{url}{'&' if '?' in url else '?'}token={TOKEN}"
+
+
 COLOURS = {  # --high, --medium, --low, --technical in style.css (IEC 60601-1-8: red, yellow, cyan, distinct)
     "high": "rgb(229, 37, 42)",
     "medium": "rgb(245, 197, 24)",
@@ -224,7 +231,7 @@ async def test_worker_alarm_turns_the_tile_red_and_the_worker_confirms_the_ackno
         async with running_dashboard(settings, kafka, topics) as url, playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
             page = await (await browser.new_context(viewport={"width": 1600, "height": 900})).new_page()
-            await page.goto(url)  # ?token= starts a session and redirects to a clean URL
+            await page.goto(signed_in(url))  # ?token= starts a session and redirects to a clean URL
             assert "token" not in page.url
             await page.wait_for_selector("#conn[data-state=live]", timeout=10_000)
             sending = asyncio.create_task(replay([recording], config, kafka, topics.waveform))
@@ -333,7 +340,7 @@ async def test_ward_shows_each_priority_colour_and_stale_beds(
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             page = await (await browser.new_context(viewport={"width": 1600, "height": 1000})).new_page()
-            await page.goto(url)
+            await page.goto(signed_in(url))
             await page.wait_for_selector("#conn[data-state=live]", timeout=10_000)
             await page.wait_for_selector('.tile[data-bed="ICU-006"] .hr:text("0")', timeout=10_000)
             expected = {  # bed: (top priority, flashing): high and medium flash until acknowledged
@@ -371,10 +378,16 @@ async def test_page_shows_disconnected_when_the_server_goes(kafka: KafkaSettings
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             page = await browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             async with running_dashboard(settings, kafka, topics) as url:
-                await page.goto(url)
+                await page.goto(url)  # the sign-in page, then the station page: both under the CSP
+                await page.fill("#token", TOKEN)
+                await page.click("button[type=submit]")
                 await page.wait_for_selector("#conn[data-state=live]", timeout=10_000)
                 assert await page.locator("#banner").is_hidden()
+                assert "token" not in page.url
+                assert not [m for m in console if "Content Security Policy" in m], console
             await page.wait_for_selector("#conn[data-state=disconnected]", timeout=5_000)
             assert "NOT live" in await page.locator("#banner").inner_text()
         finally:

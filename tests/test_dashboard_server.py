@@ -34,6 +34,7 @@ pytestmark = pytest.mark.broker
 TOKEN = "test-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 NOW = time.time_ns()
+HEALTH_STALE_S = 8.0  # README: /healthz says reconnecting within 8 s of the broker becoming unreachable
 
 
 def asystole(bed: str, state: AlertState, seq: int, unit: str = "ICU") -> Alert:
@@ -194,6 +195,82 @@ async def test_action_is_published_with_the_acting_user_and_unauthenticated_is_r
         await client.close()
 
 
+async def test_actions_refuse_blank_users_unknown_or_ended_alerts_and_other_origins_with_a_reason(
+    kafka: KafkaSettings, topics: TopicSettings
+) -> None:
+    active = asystole("ICU-11", AlertState.raised, 0)
+    ended = Alert(**{**asystole("ICU-11", AlertState.raised, 0).model_dump(), "alert_id": "ended-1"})
+    await publish(kafka, topics.alerts, active, ended, Alert(**{**ended.model_dump(), "state": "cleared", "seq": 1}))
+    client = await dashboard(kafka, topics)
+    try:
+        stream = EventStream(await client.get("/api/events", headers=BEARER))
+        snap = await stream.wait_for("snapshot", lambda d: ready_snapshot(d) and d["beds"])
+        assert [a["alert_id"] for a in snap["beds"][0]["alarms"]] == [active.alert_id]
+        body = {"bed_id": "ICU-11", "alert_id": active.alert_id, "action": "acknowledge", "user": "RN Ada"}
+        own = f"http://{client.server.host}:{client.server.port}"
+
+        async def post(status: int, reason: str, headers: dict[str, str] | None = None, **change: Any) -> None:
+            response = await client.post("/api/actions", json={**body, **change}, headers={**BEARER, **(headers or {})})
+            answer = await response.json()
+            assert response.status == status and reason in answer.get("error", ""), (response.status, answer)
+
+        await post(400, "user is blank", user="   ")
+        await post(400, "user is blank", user="")
+        await post(404, "no alert nope on bed ICU-11", alert_id="nope")
+        await post(409, "has already ended", alert_id="ended-1")
+        await post(403, "cross-origin", headers={"Origin": own.replace("http://", "https://")})
+        await post(403, "cross-origin", headers={"Origin": "http://evil.example"})
+        await post(202, "", headers={"Origin": own}, user="  RN Ada  ")
+        await post(202, "", alert_id="nope", action="pause_audio")  # a pause is for the bed, whatever alert
+    finally:
+        await client.close()
+
+    behind_proxy = await dashboard(kafka, topics, public_origin="https://station.example")
+    try:
+        for origin, status in (("https://station.example", 202), (own, 403), ("http://station.example", 403)):
+            headers = {**BEARER, "Origin": origin}
+            response = await behind_proxy.post("/api/actions", json={**body, "action": "pause_audio"}, headers=headers)
+            if response.status == 404:  # the board has not seen ICU-11 yet: wait for the alerts to load
+                await asyncio.sleep(1.0)
+                response = await behind_proxy.post(
+                    "/api/actions", json={**body, "action": "pause_audio"}, headers=headers
+                )
+            assert response.status == status, (origin, await response.text())
+    finally:
+        await behind_proxy.close()
+
+
+async def test_every_response_carries_the_security_headers_and_no_server_version(
+    kafka: KafkaSettings, topics: TopicSettings
+) -> None:
+    client = await dashboard(kafka, topics)
+    try:
+        responses = [
+            await client.get("/healthz"),
+            await client.get("/"),  # 401 with the sign-in page
+            await client.get("/static/app.js", headers=BEARER),
+            await client.get("/static/missing.js", headers=BEARER),  # 404
+            await client.get("/api/events", headers=BEARER),  # the SSE stream, prepared by the handler
+        ]
+        for response in responses:
+            headers = response.headers
+            assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+            assert headers["Referrer-Policy"] == "no-referrer" and headers["Server"] == "EnECG"
+            csp = headers["Content-Security-Policy"]
+            assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+            response.close()
+        assert [r.status for r in responses] == [200, 401, 200, 404, 200]
+    finally:
+        await client.close()
+
+
+def test_public_origin_must_be_a_bare_origin() -> None:
+    for bad in ("station.example", "https://station.example/", "ftp://station.example"):
+        with pytest.raises(ValueError, match="public_origin"):
+            DashboardSettings(token=TOKEN, public_origin=bad)
+    assert DashboardSettings(token=TOKEN, public_origin="https://station.example:8443").public_origin
+
+
 async def test_reconnecting_browser_gets_current_alarms_and_unit_filter(
     kafka: KafkaSettings, topics: TopicSettings
 ) -> None:
@@ -270,6 +347,39 @@ async def test_reconnects_when_the_broker_comes_up_late(tmp_path: Any) -> None:
         await client.close()
 
 
+async def test_health_says_reconnecting_soon_after_the_broker_stops_and_connected_once_it_is_back(
+    tmp_path: Any,
+) -> None:
+    topics = TopicSettings(bed_partitions=1)
+    broker = DevBroker(topics=topics, log_path=tmp_path / "tansu.log")
+    await asyncio.to_thread(broker.start)
+    client = await dashboard(broker.kafka_settings(), topics)
+
+    async def health_becomes(state: str, within_s: float) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < within_s:
+            if (await (await client.get("/healthz")).json())["kafka"] == state:
+                return time.monotonic() - started
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"/healthz not {state!r} within {within_s} s")
+
+    try:
+        await health_becomes("connected", 10)
+        await asyncio.to_thread(broker.stop)
+        assert await health_becomes("reconnecting", HEALTH_STALE_S) < HEALTH_STALE_S
+        await asyncio.sleep(3)
+        assert (await (await client.get("/healthz")).json())["kafka"] == "reconnecting", "stays down while down"
+        again = DevBroker(port=broker.port, topics=topics, log_path=tmp_path / "again.log")
+        await asyncio.to_thread(again.start)
+        try:
+            await health_becomes("connected", 15)  # the reconnect backoff is 10 s at most
+        finally:
+            await asyncio.to_thread(again.stop)
+    finally:
+        await client.close()
+        await asyncio.to_thread(broker.stop)
+
+
 @pytest.mark.slow
 def test_dashboard_process_prints_its_url_and_refuses_to_start_without_auth(
     kafka: KafkaSettings, topics: TopicSettings
@@ -279,7 +389,8 @@ def test_dashboard_process_prints_its_url_and_refuses_to_start_without_auth(
     import urllib.request
 
     with DashboardProcess(kafka, topics, token=TOKEN) as dash:
-        assert dash.url is not None and dash.url.startswith("http://127.0.0.1:") and f"token={TOKEN}" in dash.url
+        assert dash.url is not None and dash.url.startswith("http://127.0.0.1:")
+        assert TOKEN not in dash.url and "token" not in dash.url, "a printed URL ends up in logs: no secret in it"
         base = dash.url.split("?")[0]
         with urllib.request.urlopen(base + "healthz", timeout=5) as health:
             assert health.status == 200

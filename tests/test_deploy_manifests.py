@@ -110,6 +110,8 @@ def test_pod_references_resolve(name: str, pod: dict[str, Any]) -> None:
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if probe in container:
                 assert container["args"][container["args"].index("--metrics-port") + 1] == "9100"
+                # the kubelet probes the pod's address: /metrics must listen beyond the loopback default
+                assert container["args"][container["args"].index("--metrics-host") + 1] == "0.0.0.0"
                 assert container[probe]["httpGet"]["port"] in ports
         for section in container["resources"].values():
             assert all(QUANTITY.match(str(q)) for q in section.values()), section
@@ -189,6 +191,9 @@ def test_compose_runs_kraft_kafka_topics_workers_dashboard_and_replayer() -> Non
     assert not any("ZOOKEEPER" in k for k in env) and env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert services["worker"]["deploy"]["replicas"] == "${ENECG_WORKERS:-2}"
+    for worker in ("worker", "worker-gpu"):  # scraped from the compose network, not from loopback
+        command = services[worker]["command"]
+        assert command[command.index("--metrics-host") + 1] == "0.0.0.0"
     devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
 
@@ -252,6 +257,7 @@ def test_images_install_the_project_and_run_the_entrypoint_as_a_user(name: str) 
     args = {v.split("=", 1)[0]: v.split("=", 1)[1] for k, v in steps if k == "ARG" and "=" in v}
     assert steps[-2] == ("ENTRYPOINT", '["python", "-m", "deploy.entrypoint"]')
     assert steps[-1][0] == "CMD" and '"worker"' in steps[-1][1]
+    assert '"--metrics-host", "0.0.0.0"' in steps[-1][1], "a container's /metrics is scraped from outside it"
     assert any(k == "USER" and v.startswith("10001") for k, v in steps)
     for kind, value in steps:
         if kind == "COPY" and not value.startswith("--from"):

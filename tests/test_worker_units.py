@@ -103,3 +103,20 @@ def test_ack_tracker_acks_when_windows_are_out_and_in_offset_order() -> None:
     tracker.window_done(busy)
     tracker.window_done(None)  # a rebuilt window: its input was committed before
     assert (busy.acked, quiet.acked) == (1, 1) and len(tracker) == 0
+
+
+@pytest.mark.parametrize(("host", "listening"), [(None, "0100007F"), ("0.0.0.0", "00000000")])
+def test_metrics_listen_on_loopback_unless_an_address_is_given(host: str | None, listening: str) -> None:
+    from deploy.broker import free_port
+    from streamer.metrics import WorkerMetrics
+
+    port = free_port()
+    metrics = WorkerMetrics()
+    if host is None:
+        metrics.serve(port)
+    else:
+        metrics.serve(port, host)
+    with open("/proc/net/tcp") as lines:  # local address in hex: 0100007F = 127.0.0.1, 00000000 = any
+        bound = {f[1] for f in (line.split() for line in lines) if f[3] == "0A" and f[1].endswith(f":{port:04X}")}
+    assert bound == {f"{listening}:{port:04X}"}
+    assert WorkerConfig(bundle=Path("unused")).metrics_host == "127.0.0.1"

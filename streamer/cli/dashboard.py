@@ -14,14 +14,16 @@ from streamer.settings import KafkaSettings, TopicSettings
 
 EXAMPLES = """examples:
   export ENECG_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 ENECG_KAFKA_DEV_BROKER=true
-  ENECG_DASHBOARD_TOKEN=$(openssl rand -hex 16) enecg dashboard          # open the printed URL
+  ENECG_DASHBOARD_TOKEN=$(openssl rand -hex 16) enecg dashboard          # open the URL, enter the token
   ENECG_DASHBOARD_USER=charge ENECG_DASHBOARD_PASSWORD=... enecg dashboard --port 8080 --unit ICU
   enecg dashboard --host 0.0.0.0 --port 8080 --json                      # one JSON line: {"url": ...}
 
 access: set ENECG_DASHBOARD_TOKEN (a shared station token, >= 16 characters; nurses enter their name
 when they act) and/or ENECG_DASHBOARD_USER + ENECG_DASHBOARD_PASSWORD (basic auth; the user name is
 recorded on each action). Without either the dashboard refuses to start: acknowledging is a clinical act.
-The server speaks plain HTTP: off loopback, put it behind the hospital's TLS reverse proxy.
+The printed URL never holds the token (it would end up in logs): the page asks for it once.
+The server speaks plain HTTP: off loopback, put it behind the hospital's TLS reverse proxy and set
+ENECG_DASHBOARD_PUBLIC_ORIGIN=https://station.example (actions from any other origin are refused).
 """
 
 
@@ -54,11 +56,13 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:
         raise CommandError(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
+    sign_in = "enter ENECG_DASHBOARD_TOKEN on the page" if settings.token else "basic auth"
+
     def on_ready(url: str) -> None:
         if args.json:
             print(json.dumps({"url": url, "bootstrap_servers": kafka.bootstrap_servers}), flush=True)
         else:
-            print(f"central station on {url}  (Ctrl-C to stop)", flush=True)
+            print(f"central station on {url}  (sign in: {sign_in}; Ctrl-C to stop)", flush=True)
 
     try:
         asyncio.run(serve(settings, kafka, topics, args.host, args.port, on_ready))

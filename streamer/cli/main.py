@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from streamer import logfilter
+
 #: Subcommand modules, in the order `enecg --help` lists them. A missing module is skipped, not fatal,
 #: so that a partial install still offers what it has.
 COMMANDS: tuple[str, ...] = (
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     logging.basicConfig(level=log_level(args), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logfilter.install()  # a Kafka outage must not flood the log with one line per retry
     try:
         return int(args.func(args) or 0)
     except CommandError as error:

@@ -13,6 +13,7 @@ from streamer.settings import KafkaSettings, TopicSettings
 EXAMPLES = """examples:
   enecg worker --bundle models/bundles/default
   enecg worker --bundle DIR --backend onnx --bootstrap 10.0.0.5:9092 --group icu-workers --metrics-port 9400
+  enecg worker --bundle DIR --metrics-port 9100 --metrics-host 0.0.0.0   # scraped from another host
   enecg worker --bundle DIR --max-batch 64 --max-delay-ms 50 --topics ward3.waveform,ward4.waveform
   ENECG_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 ENECG_KAFKA_DEV_BROKER=true enecg worker --bundle DIR
 
@@ -42,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-delay-ms", type=float, default=100.0, help="max wait of a window (default: 100)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default: %(default)s)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address /metrics listens on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--stop-timeout", type=float, default=15.0, help="seconds from SIGTERM to a forced exit (default: 15)"
+    )
     parser.add_argument("--log-level", dest="worker_log_level", default="info", help="worker log level")
     parser.set_defaults(func=run)
 
@@ -67,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             max_batch=args.max_batch,
             max_delay_ms=args.max_delay_ms,
             metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
+            stop_timeout_s=args.stop_timeout,
             threads=args.threads,
         )
     except ValidationError as error:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from streamer.contract import Alert, AlertAction, AlertState, Priority, Vitals
 
@@ -63,6 +63,13 @@ class BedState:
 
     def __post_init__(self) -> None:
         self.history = deque(maxlen=self.history_len)
+
+    def alarm_standing(self, alert_id: str) -> Literal["active", "ended"] | None:
+        """Active now, ended (cleared, still in this bed's history), or never seen by this dashboard."""
+        if alert_id in self.alarms:
+            return "active"
+        seen = any(h["alert_id"] == alert_id and h["condition"] is not None for h in self.history)  # not actions
+        return "ended" if seen else None
 
     def view(self) -> dict[str, Any]:
         alarms = sorted(

@@ -7,7 +7,9 @@ No consumer group: the dashboard is a viewer, so it assigns itself every partiti
 - Vitals, waveform and actions start at the end: they are live views. An end offset that comes out too
   small only replays a few old records, which the board orders by time and ignores.
 On any Kafka error the session is torn down and restarted after a bounded, growing backoff; the alert
-positions reached are kept, so a reconnect resumes instead of re-reading.
+positions reached are kept, so a reconnect resumes instead of re-reading. aiokafka's fetch loop retries a
+lost broker silently, so a metadata request every `probe_s[0]` seconds (answered within `probe_s[1]`) is what
+notices an outage: `kafka` turns to "reconnecting" within the sum of the two (7 s by default).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk, decode_record, decode_waveform, encode
 from streamer.dashboard.board import BedState, Board
@@ -53,11 +55,13 @@ class Feed:
         idle_s: float = 0.5,
         backoff_s: tuple[float, float] = (0.5, 10.0),
         send_timeout_s: float = 5.0,
+        probe_s: tuple[float, float] = (2.0, 5.0),
     ) -> None:
         self.board, self.hub, self.kafka, self.topics, self.settings = board, hub, kafka, topics, settings
         self.idle_s = idle_s
         self.backoff_s = backoff_s
         self.send_timeout_s = send_timeout_s
+        self.probe_s = probe_s
         self.caught_up = False
         self.connected = False
         self._alert_positions: dict[TopicPartition, int] = {}
@@ -118,17 +122,28 @@ class Feed:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_alerts(alerts, alert_parts))
                 group.create_task(self._consume(live, self._on_live))
+                group.create_task(self._probe(live))
         except* (KafkaError, OSError, TopicMissing) as errors:
+            self._set_status(connected=False)  # now: stopping the consumers below can take a while
             raise errors.exceptions[0] from None
         finally:
             for consumer in (alerts, live):
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
+                await _stop(consumer, self.send_timeout_s)
 
     def _consumer_kwargs(self, reset: str) -> dict[str, Any]:
         kwargs = self.kafka.consumer_kwargs()
         kwargs.update(group_id=None, enable_auto_commit=False, auto_offset_reset=reset)
         return kwargs
+
+    async def _probe(self, consumer: AIOKafkaConsumer) -> None:
+        """Raises once the cluster stops answering metadata requests (ends the session: status reconnecting)."""
+        interval_s, timeout_s = self.probe_s
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.wait_for(consumer.topics(), timeout_s)
+            except TimeoutError:
+                raise KafkaConnectionError(f"no metadata from the cluster within {timeout_s:g} s") from None
 
     async def _consume_alerts(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
         last_record = time.monotonic()
@@ -237,6 +252,18 @@ class Feed:
 
     async def close(self) -> None:
         await self._drop_producer()
+
+
+async def _stop(consumer: AIOKafkaConsumer, timeout_s: float) -> None:
+    """Stops a consumer, whatever state the broker left it in, within `timeout_s`. With the broker gone,
+    aiokafka's stop() raises the CancelledError of its own fetch tasks: run apart, that cannot be taken for
+    a cancellation of the feed (which would end it for good), while a real one still reaches us in `wait`."""
+    stopping = asyncio.create_task(consumer.stop())
+    await asyncio.wait({stopping}, timeout=timeout_s)
+    if not stopping.done():
+        stopping.cancel()
+    elif not stopping.cancelled():
+        stopping.exception()  # retrieved: the session is over either way, the next one starts from scratch
 
 
 async def _assign(consumer: AIOKafkaConsumer, topic_names: list[str]) -> list[TopicPartition]:

@@ -1,8 +1,8 @@
 """Running the dashboard: in this process (`serve`, `running_dashboard`) or as a child (`DashboardProcess`).
 
 `enecg dashboard` uses `serve`; `enecg demo` can use either: `running_dashboard` inside its own event
-loop, or `DashboardProcess` to keep the dashboard out of the worker's process. Both give the URL to print
-(with ``?token=`` when a token is set, so one click opens a session).
+loop, or `DashboardProcess` to keep the dashboard out of the worker's process. Both give the URL to print:
+never with the token in it (printed URLs end up in terminals and container logs); the page asks for it.
 """
 
 from __future__ import annotations
@@ -27,16 +27,11 @@ from streamer.dashboard.settings import DashboardSettings
 from streamer.settings import KafkaSettings, TopicSettings
 
 
-def page_url(host: str, port: int, settings: DashboardSettings, unit: str | None = None) -> str:
-    """The page's address; carries the token (if any) so that opening it starts a session."""
+def page_url(host: str, port: int, unit: str | None = None) -> str:
+    """The page's address, safe to print: no secret in it (the page asks for the token or basic auth)."""
     if host in ("0.0.0.0", "::", ""):  # listening everywhere: name this machine, not the wildcard
         host = socket.gethostname()
-    query = []
-    if settings.token is not None:
-        query.append(f"token={quote(settings.token.get_secret_value())}")
-    if unit:
-        query.append(f"unit={quote(unit)}")
-    return f"http://{host}:{port}/" + ("?" + "&".join(query) if query else "")
+    return f"http://{host}:{port}/" + (f"?unit={quote(unit)}" if unit else "")
 
 
 @contextlib.asynccontextmanager
@@ -54,7 +49,7 @@ async def running_dashboard(
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_port = runner.addresses[0][1]
-        yield page_url(host, bound_port, settings, settings.unit)
+        yield page_url(host, bound_port, settings.unit)
     finally:
         await runner.cleanup()
 

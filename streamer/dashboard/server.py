@@ -6,8 +6,10 @@ Routes (all but /healthz need authentication, see `auth`):
   GET  /api/events       SSE: ``snapshot`` first (every bed, every active alarm), then ``bed``, ``strip``,
                          ``status`` events; a ``ping`` event every few seconds keeps liveness visible
   GET  /api/snapshot     the same snapshot as JSON, for programs
-  POST /api/actions      {"bed_id", "alert_id"?, "action": "acknowledge"|"pause_audio", "user"?} -> 202
+  POST /api/actions      {"bed_id", "alert_id"?, "action": "acknowledge"|"pause_audio", "user"?} -> 202; 400 bad
+                         body or blank user, 403 other origin, 404 unknown bed or alert, 409 alert already ended
   GET  /healthz          {"kafka", "ready"}; no data, no authentication
+Every response carries CSP, X-Frame-Options DENY, nosniff, no-referrer, and a Server header without versions.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from streamer.contract import AlertAction, BedId
 from streamer.dashboard import auth
-from streamer.dashboard.board import Board
+from streamer.dashboard.board import BedState, Board
 from streamer.dashboard.feed import ActionNotPublished, Feed
 from streamer.dashboard.hub import Hub
 from streamer.dashboard.logfmt import log_event
@@ -53,9 +55,17 @@ class ActionRequest(BaseModel):
     action: Literal["acknowledge", "pause_audio"]
     user: str | None = Field(None, max_length=64, description="the acting clinician (required with a token)")
 
+    @field_validator("user")
+    @classmethod
+    def _names_someone(cls, user: str | None) -> str | None:
+        if user is not None and not user.strip():
+            raise ValueError("user is blank: name the acting clinician")
+        return user.strip() if user is not None else None
+
 
 def create_app(settings: DashboardSettings, kafka: KafkaSettings, topics: TopicSettings) -> web.Application:
     app = web.Application(middlewares=[_auth_middleware])
+    app.on_response_prepare.append(_security_headers)  # every response, the SSE stream and errors included
     app[SETTINGS] = settings
     app[BOARD] = Board(settings.history_per_bed, settings.unit)
     app[HUB] = Hub(settings.client_queue)
@@ -82,6 +92,22 @@ async def _run_feed(app: web.Application) -> Any:
 
 async def _close_streams(app: web.Application) -> None:
     app[HUB].close_all()
+
+
+#: The page loads only its own script; inline styles stay allowed (the page sets a few), inline script does not.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Server": "EnECG",  # no product versions for a scanner to match
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
 
 @web.middleware
@@ -199,8 +225,8 @@ def _sse(event: str, data: str) -> bytes:
 
 async def _action(request: web.Request) -> web.Response:
     origin = request.headers.get("Origin")
-    if origin is not None and origin.split("://", 1)[-1] != request.host:
-        return web.json_response({"error": "cross-origin action refused"}, status=403)
+    if origin is not None and origin != _own_origin(request):
+        return web.json_response({"error": f"cross-origin action refused (from {origin[:100]})"}, status=403)
     if request.content_type != "application/json":
         return web.json_response({"error": "send the action as application/json"}, status=415)
     try:
@@ -208,12 +234,17 @@ async def _action(request: web.Request) -> web.Response:
     except ValidationError as error:
         return web.json_response({"error": f"bad action: {error.errors()[0]['msg']}"}, status=400)
     identity = request[IDENTITY]
-    user = body.user.strip() if identity == auth.TOKEN_IDENTITY and body.user else identity
+    user = body.user if identity == auth.TOKEN_IDENTITY and body.user else identity
     if user == auth.TOKEN_IDENTITY:
         return web.json_response({"error": "enter your name: the station token does not say who acted"}, status=400)
     app = request.app
-    if app[BOARD].known_bed(body.bed_id) is None:
+    bed = app[BOARD].known_bed(body.bed_id)
+    if bed is None:
         return web.json_response({"error": f"unknown bed {body.bed_id}"}, status=404)
+    if body.action == "acknowledge" and body.alert_id is not None:
+        refusal = _ack_refusal(bed, body.alert_id, app[FEED].caught_up)
+        if refusal is not None:
+            return web.json_response({"error": refusal[1]}, status=refusal[0])
     action = AlertAction(
         bed_id=body.bed_id,
         alert_id=body.alert_id,
@@ -226,6 +257,23 @@ async def _action(request: web.Request) -> web.Response:
     except ActionNotPublished as error:
         return web.json_response({"error": f"{error}; the action was NOT recorded, try again"}, status=503)
     return web.json_response(json.loads(action.model_dump_json(exclude_none=True)), status=202)
+
+
+def _own_origin(request: web.Request) -> str:
+    """The origin the page was served from: the configured public one (behind a TLS proxy), else this server's."""
+    return request.app[SETTINGS].public_origin or f"{request.scheme}://{request.host}"
+
+
+def _ack_refusal(bed: BedState, alert_id: str, caught_up: bool) -> tuple[int, str] | None:
+    """Why an acknowledge of `alert_id` cannot be recorded (status, reason), or None if it can."""
+    standing = bed.alarm_standing(alert_id)
+    if standing == "active":
+        return None
+    if standing == "ended":
+        return 409, f"alert {alert_id} on bed {bed.bed_id} has already ended: nothing to acknowledge"
+    if not caught_up:
+        return 503, "the dashboard is still loading the active alarms; try again in a moment"
+    return 404, f"no alert {alert_id} on bed {bed.bed_id}"
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -20,6 +20,12 @@ class DashboardSettings(BaseSettings):
     token: SecretStr | None = Field(None, description="shared station token (page: /?token=..., API: Bearer)")
     user: str | None = Field(None, min_length=1, max_length=128, description="basic-auth user name")
     password: SecretStr | None = Field(None, description="basic-auth password")
+    public_origin: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+$",
+        description="scheme://host[:port] browsers use behind a TLS proxy (actions from any other origin are "
+        "refused); default: this server's own",
+    )
     unit: str | None = Field(None, max_length=64, description="show only beds of this care unit")
     stale_after_s: float = Field(10.0, gt=0, description="a bed with no vitals for this long shows NO DATA")
     history_per_bed: int = Field(20, ge=1, le=500, description="alarm events kept per bed")

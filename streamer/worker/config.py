@@ -26,6 +26,12 @@ class WorkerConfig(BaseModel):
         1, ge=1, le=64, description="inference threads; 1 leaves the other cores to Faust, the broker and peers"
     )
     metrics_port: int | None = Field(None, ge=0, lt=65536, description="Prometheus /metrics port; None = off")
+    metrics_host: str = Field(
+        "127.0.0.1", min_length=1, description="address /metrics listens on; 0.0.0.0 for a scraper on another host"
+    )
+    stop_timeout_s: float = Field(
+        15.0, gt=0, le=300, description="SIGTERM/SIGINT to exit at most, even with Kafka unreachable"
+    )
     rebuild_margin_s: float = Field(
         30.0, ge=0, description="signal replayed on assignment beyond one window (buffers, beat timeline)"
     )
