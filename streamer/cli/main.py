@@ -25,6 +25,8 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "compile",
     "bench",
+    "acm",
+    "hl7_gateway",
 )
 
 
