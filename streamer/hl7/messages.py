@@ -35,9 +35,9 @@ class Header(BaseModel):
 class Hl7Rejected(Exception):
     """A message we cannot use: `code` AR (wrong kind or structure) or AE (content), `reason` in words."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: str, reason: str, control_id: str = "") -> None:
         super().__init__(reason)
-        self.code, self.reason = code, reason
+        self.code, self.reason, self.control_id = code, reason, control_id
 
 
 def text(value: object) -> str:
@@ -167,16 +167,16 @@ def parse_waveform(raw: bytes) -> tuple[str, WaveformChunk]:
     control_id = str(msh(10))
     kind = f"{msh(9)(1)(1)}^{msh(9)(1)(2)}"
     if kind != "ORU^R01":
-        raise Hl7Rejected("AR", f"unsupported message type {kind} (this gateway accepts ORU^R01 waveforms)")
+        raise Hl7Rejected("AR", f"unsupported message type {kind} (this gateway accepts ORU^R01 waveforms)", control_id)
     try:
         return control_id, _chunk(message)
-    except Hl7Rejected:
-        raise
+    except Hl7Rejected as error:
+        raise Hl7Rejected(error.code, error.reason, control_id) from None
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'chunk'}: {e['msg']}" for e in error.errors()[:3])
-        raise Hl7Rejected("AE", f"waveform not valid: {problems}") from None
+        raise Hl7Rejected("AE", f"waveform not valid: {problems}", control_id) from None
     except (KeyError, IndexError, ValueError) as error:
-        raise Hl7Rejected("AE", f"waveform not readable: {type(error).__name__}: {error}") from None
+        raise Hl7Rejected("AE", f"waveform not readable: {type(error).__name__}: {error}", control_id) from None
 
 
 def _chunk(message: hl7.Message) -> WaveformChunk:
