@@ -53,7 +53,7 @@ async def test_replay_hl7_of_mitdb_100_is_sample_exact_on_the_topic(
     chunks.sort(key=lambda c: c.seq)
     assert [c.seq for c in chunks] == list(range(n_messages))
     assert {(c.bed_id, c.unit, tuple(c.leads), c.sample_rate_hz) for c in chunks} == {
-        ("bed-001", "ICU", ("MLII", "V5"), 360.0)
+        ("bed-001", "ICU", ("II", "V5"), 360.0)  # MLII goes out as MDC lead II
     }
     received = np.concatenate(
         [np.frombuffer(c.data, dtype="<i2").reshape(len(c.leads), -1) for c in chunks], axis=1

@@ -92,17 +92,21 @@ async def bench_gateway(kafka: KafkaSettings, topics: TopicSettings, seconds: in
     return summary.messages_per_s or 0.0, summary.messages_sent
 
 
-async def _main() -> None:
+async def _bench(kafka: KafkaSettings) -> tuple[float, float, int]:
+    suffix = uuid.uuid4().hex[:6]
+    topics = TopicSettings(waveform=f"b{suffix}.w", alerts=f"b{suffix}.a", vitals=f"b{suffix}.v",
+                           actions=f"b{suffix}.x", deadletter=f"b{suffix}.d", bed_partitions=4)  # fmt: skip
+    await create_topics(kafka, topics.specs())
+    acm = await bench_acm(kafka, topics, 2000)
+    gateway, sent = await bench_gateway(kafka, topics, 1805)  # the whole of MIT-BIH 100 (30:05)
+    return acm, gateway, sent
+
+
+def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         broker = DevBroker(log_path=Path(tmp) / "tansu.log").start()
         try:
-            kafka = broker.kafka_settings()
-            suffix = uuid.uuid4().hex[:6]
-            topics = TopicSettings(waveform=f"b{suffix}.w", alerts=f"b{suffix}.a", vitals=f"b{suffix}.v",
-                                   actions=f"b{suffix}.x", deadletter=f"b{suffix}.d", bed_partitions=4)  # fmt: skip
-            await create_topics(kafka, topics.specs())
-            acm = await bench_acm(kafka, topics, 2000)
-            gateway, sent = await bench_gateway(kafka, topics, 1805)  # the whole of MIT-BIH 100 (30:05)
+            acm, gateway, sent = asyncio.run(_bench(broker.kafka_settings()))
         finally:
             broker.stop()
     print("| command | messages | messages/s |")
@@ -112,4 +116,4 @@ async def _main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_main())
+    main()

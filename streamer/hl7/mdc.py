@@ -80,4 +80,7 @@ _LEAD_NUMBERS = {"I": 1, "II": 2, "V1": 3, "V2": 4, "V3": 5, "V4": 6, "V5": 7, "
 LEAD_CODES: dict[str, Code] = {
     lead: Code(str(2 * 65536 + 256 + n), LEAD_PREFIX + lead.upper(), "MDC") for lead, n in _LEAD_NUMBERS.items()
 }
+#: MIT-BIH's modified limb leads have no MDC term of their own: they go out as the standard lead (as the worker
+#: reads them anyway).
+MODIFIED_LEADS = {"MLI": "I", "MLII": "II", "MLIII": "III"}
 LEAD_OF_NAME: dict[str, str] = {code.name: lead for lead, code in LEAD_CODES.items()}

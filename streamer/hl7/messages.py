@@ -145,6 +145,7 @@ def build_waveform(chunk: WaveformChunk, header: Header, now_ns: int, control_id
     ]
     n = 0
     for index, lead in enumerate(chunk.leads):
+        lead = mdc.MODIFIED_LEADS.get(lead, lead)
         code = mdc.LEAD_CODES.get(lead, mdc.Code("0", mdc.LEAD_PREFIX + text(lead).upper(), "MDC"))
         sub = f"1.1.1.{index + 1}"
         values = "^".join(str(int(v)) for v in counts[index])
