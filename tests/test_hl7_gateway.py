@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -32,17 +33,33 @@ async def started_gateway(kafka: KafkaSettings, topics: TopicSettings) -> tuple[
 async def test_replay_hl7_of_mitdb_100_is_sample_exact_on_the_topic(
     kafka: KafkaSettings, topics: TopicSettings, fixtures_dir: Path
 ) -> None:
-    gateway, port = await started_gateway(kafka, topics)
+    """Both commands as processes: `enecg hl7-gateway` on a free port, fed by `enecg replay --hl7`."""
+    env = dict(
+        os.environ,
+        ENECG_KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        ENECG_KAFKA_DEV_BROKER="true",
+        ENECG_TOPIC_WAVEFORM=topics.waveform,
+        ENECG_TOPIC_DEADLETTER=topics.deadletter,
+    )
+    gateway = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamer.cli.main", "hl7-gateway", "--listen", "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+    )  # fmt: skip
     try:
+        assert gateway.stdout is not None
+        line = (await asyncio.wait_for(gateway.stdout.readline(), 60)).decode()
+        assert line.startswith("enecg hl7-gateway: listening on 127.0.0.1:"), line
+        port = int(line.rsplit(":", 1)[1])
         command = [sys.executable, "-m", "streamer.cli.main", "replay", str(fixtures_dir / "mitdb/100")]
         command += ["--hl7", f"127.0.0.1:{port}", "--speed", "0", "--duration", str(SECONDS), "--unit", "ICU", "--json"]
         process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ)
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
         )
         out, err = await asyncio.wait_for(process.communicate(), 180)
         assert process.returncode == 0, err.decode()[-2000:]
     finally:
-        await gateway.stop()
+        gateway.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(gateway.wait(), 20) == 0
     summary = json.loads(out)
     n_messages = SECONDS * 4
     assert summary["acks"] == {"AA": n_messages} and summary["chunks_sent"] == n_messages

@@ -8,6 +8,7 @@ import contextlib
 import signal
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from streamer.cli.main import CommandError
@@ -82,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     reporter = AcmReporter(kafka, TopicSettings(), hl7, link, metrics, journal)
     try:
         asyncio.run(_run(reporter))
-    except OSError as error:
-        raise CommandError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+    except (OSError, KafkaError) as error:
+        problem = f"{type(error).__name__}: {error}"
+        raise CommandError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {problem}") from None
     return 0
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from streamer.cli.main import CommandError
@@ -63,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
     gateway = WaveformGateway(kafka, TopicSettings(), hl7, metrics)
     try:
         asyncio.run(_serve(gateway, host, port))
-    except OSError as error:
+    except (OSError, KafkaError) as error:
         where = f"cannot listen on {host}:{port} or reach Kafka at {kafka.bootstrap_servers}"
-        raise CommandError(f"{where}: {error}") from None
+        raise CommandError(f"{where}: {type(error).__name__}: {error}") from None
     return 0
 
 

@@ -104,10 +104,10 @@ class AcmReporter:
         """Until `stop`: consume, deliver, commit. A stop during a retry leaves that record uncommitted."""
         consumer = make_consumer(self.kafka, group_id=self.hl7.acm_group, max_poll_interval_ms=24 * 3600 * 1000)
         producer = make_producer(self.kafka, linger_ms=0)
-        await producer.start()
-        await consumer.start()
-        consumer.subscribe([self.topics.alerts])
         try:
+            await producer.start()
+            await consumer.start()
+            consumer.subscribe([self.topics.alerts])
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
                 if ready is not None and consumer.assignment():

@@ -29,12 +29,17 @@ class WaveformGateway:
     def __init__(self, kafka: KafkaSettings, topics: TopicSettings, hl7: Hl7Settings, metrics: Hl7Metrics) -> None:
         self.kafka, self.topics, self.hl7, self.metrics = kafka, topics, hl7, metrics
         self.header = Header(sending_application=hl7.sending_application, sending_facility=hl7.sending_facility)
-        self.producer = make_producer(kafka, linger_ms=2)
+        self.producer = None
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
         """Starts publishing and listening; returns the bound port (0 asks the OS for a free one)."""
-        await self.producer.start()
+        self.producer = make_producer(self.kafka, linger_ms=2)
+        try:
+            await self.producer.start()
+        except BaseException:
+            await self.producer.stop()
+            raise
         self.server = await start_hl7_server(
             self._client, host, port, limit=MAX_MESSAGE_BYTES, ssl=self.hl7.ssl_context(server=True)
         )
@@ -44,7 +49,8 @@ class WaveformGateway:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
-        await self.producer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
 
     async def _client(self, reader, writer) -> None:
         host, port = writer.get_extra_info("peername")[:2]

@@ -52,8 +52,8 @@ class MllpLink:
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """HOST:PORT -> (host, port); ValueError with the reason otherwise."""
+    """HOST:PORT -> (host, port) (port 0: a free one, for a listener); ValueError with the reason otherwise."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"{text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
