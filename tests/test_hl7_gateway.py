@@ -113,3 +113,29 @@ async def test_malformed_messages_get_ae_or_ar_and_a_dead_letter(kafka: KafkaSet
         assert letter.original == bad.encode() and letter.source_topic.startswith("mllp://127.0.0.1:")
     chunks = [decode_waveform(r.value) async for r in tail(kafka, topics.waveform, idle_timeout_s=2)]
     assert len(chunks) == 1 and chunks[0].data == good.data  # only the good one was published
+
+
+async def test_mllp_over_tls(kafka: KafkaSettings, topics: TopicSettings, tmp_path: Path) -> None:
+    """ENECG_HL7_TLS: the gateway serves its certificate; a client that trusts the CA gets its AA, and a link
+    without TLS gets no ACK at all."""
+    from deploy.dev_certs import make_dev_pki
+
+    pki = make_dev_pki(tmp_path / "pki")
+    server = Hl7Settings(tls=True, ssl_certfile=str(pki.server_certfile), ssl_keyfile=str(pki.server_keyfile))
+    client = Hl7Settings(tls=True, ssl_cafile=str(pki.cafile))
+    gateway = WaveformGateway(kafka, topics, server, Hl7Metrics("enecg_hl7_gateway"))
+    port = await gateway.start("127.0.0.1", 0)
+    chunk = WaveformChunk.from_millivolts(
+        np.array([[0.1, 0.2]]), encoding="int16", bed_id="icu-9", device_id="mon-9", seq=0,
+        start_time_ns=1_795_600_000_000_000_000, sample_rate_hz=250.0, leads=["II"],
+    )  # fmt: skip
+    secure = MllpLink("127.0.0.1", port, ssl_context=client.ssl_context(server=False))
+    plain = MllpLink("127.0.0.1", port, timeout_s=2.0)
+    try:
+        assert (await secure.send(build_waveform(chunk, Header(), 0))).code == "AA"
+        with pytest.raises((OSError, TimeoutError, asyncio.IncompleteReadError)):
+            await plain.send(build_waveform(chunk, Header(), 0))
+    finally:
+        await secure.close()
+        await plain.close()
+        await gateway.stop()
