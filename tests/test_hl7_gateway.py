@@ -95,6 +95,7 @@ async def test_malformed_messages_get_ae_or_ar_and_a_dead_letter(kafka: KafkaSet
         message.replace("|250|", "|10|"): ("AE", "sample_rate_hz"),
         message.replace("PV1|1|I|^^icu-9", "PV1|1|I|"): ("AE", "PV1-3 names no bed"),
         "PID|1|not an HL7 message": ("AR", "not an HL7 v2 message"),
+        "MSH|^~\\&|MON": ("AR", "unsupported message type"),  # a header cut short
     }
     gateway, port = await started_gateway(kafka, topics)
     link = MllpLink("127.0.0.1", port)

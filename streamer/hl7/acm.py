@@ -100,7 +100,7 @@ class AcmReporter:
         self.journal = journal
         self._acknowledged = {alert_id for alert_id, state, _ in journal.keys if state == "acknowledged"}
 
-    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: consume, deliver, commit. A stop during a retry leaves that record uncommitted."""
         consumer = make_consumer(self.kafka, group_id=self.hl7.acm_group, max_poll_interval_ms=24 * 3600 * 1000)
         producer = make_producer(self.kafka, linger_ms=0)
@@ -110,8 +110,6 @@ class AcmReporter:
             consumer.subscribe([self.topics.alerts])
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
-                if ready is not None and consumer.assignment():
-                    ready.set()
                 for tp, records in batches.items():
                     for record in records:
                         if not await self._handle(record, producer, stop):
@@ -140,7 +138,7 @@ class AcmReporter:
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                self.metrics.sent.inc()
+                self.metrics.messages.inc()
                 ack = await self.link.send(message)
             except LINK_ERRORS as error:
                 log.warning("alert manager link: %s: %s; retrying in %.1f s", type(error).__name__, error, wait_s)

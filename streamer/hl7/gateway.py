@@ -75,7 +75,7 @@ class WaveformGateway:
 
     async def _handle(self, block: bytes, source: str, framing: str) -> str:
         """The ACK for one received block, after its chunk or its dead letter is on a topic."""
-        self.metrics.sent.inc()  # received, for the gateway
+        self.metrics.messages.inc()
         try:
             if framing:
                 raise Hl7Rejected("AR", framing)

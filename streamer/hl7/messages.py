@@ -165,8 +165,8 @@ def parse_waveform(raw: bytes) -> tuple[str, WaveformChunk]:
         msh = message.segment("MSH")
     except (UnicodeDecodeError, KeyError, IndexError, ValueError, hl7.ParseException) as error:
         raise Hl7Rejected("AR", f"not an HL7 v2 message: {type(error).__name__}: {error}") from None
-    control_id = str(msh(10))
-    kind = f"{msh(9)(1)(1)}^{msh(9)(1)(2)}"
+    control_id = _get(msh, 10)
+    kind = f"{_get(msh, 9, 1)}^{_get(msh, 9, 2)}"
     if kind != "ORU^R01":
         raise Hl7Rejected("AR", f"unsupported message type {kind} (this gateway accepts ORU^R01 waveforms)", control_id)
     try:

@@ -11,11 +11,13 @@ _MS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
 class Hl7Metrics:
-    """Messages sent/received, ACKs by code, retries by reason, dead letters, ACK latency."""
+    """Messages sent (acm) or received (gateway), ACKs by code, retries by reason, dead letters, ACK latency."""
 
     def __init__(self, prefix: str) -> None:
         self.registry = r = CollectorRegistry()
-        self.sent = Counter(f"{prefix}_messages_sent", "HL7 messages written (retries included)", registry=r)
+        self.messages = Counter(
+            f"{prefix}_messages", "HL7 messages sent (acm, retries included) or received (gateway)", registry=r
+        )
         self.acks = Counter(f"{prefix}_acks", "ACKs by code (AA, AE, AR)", ["code"], registry=r)
         self.retried = Counter(f"{prefix}_retries", "sends repeated, by reason (ae, link)", ["reason"], registry=r)
         self.dead_lettered = Counter(f"{prefix}_dead_letters", "records written to the dead-letter topic", registry=r)
