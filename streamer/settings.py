@@ -120,3 +120,39 @@ class TopicSettings(BaseSettings):
         return [TopicSpec(name=n, partitions=self.bed_partitions) for n in bed_keyed] + [
             TopicSpec(name=self.deadletter, partitions=1)
         ]
+
+
+class Hl7Settings(BaseSettings):
+    """HL7 v2 over MLLP: `enecg acm` (PCD-04 alerts to an alarm manager) and `enecg hl7-gateway` (waveforms in).
+
+    ``ENECG_HL7_ACM_ADDRESS``, ``ENECG_HL7_GATEWAY_LISTEN``, ``ENECG_HL7_TLS``, ``ENECG_HL7_SSL_CAFILE`` ...
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ENECG_HL7_", frozen=True, extra="ignore")
+
+    acm_address: str | None = Field(None, description="the alert manager's MLLP HOST:PORT")
+    acm_group: str = Field("enecg-acm", description="consumer group of `enecg acm` on the alerts topic")
+    acm_journal: str | None = Field(None, description="de-duplication journal (default: ~/.local/state/enecg/)")
+    gateway_listen: str = Field("127.0.0.1:2575", description="HOST:PORT the waveform gateway listens on")
+    tls: bool = Field(False, description="MLLP over TLS (client: verify the peer; gateway: serve the cert)")
+    ssl_cafile: str | None = Field(None, description="CA that signed the peer's certificate")
+    ssl_certfile: str | None = Field(None, description="our certificate (gateway: required with TLS)")
+    ssl_keyfile: str | None = None
+    ssl_key_password: SecretStr | None = None
+    sending_application: str = "ENECG"
+    sending_facility: str = "ENECG"
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    ack_timeout_s: float = Field(10.0, gt=0, description="wait this long for an ACK before reconnecting")
+    retry_initial_s: float = Field(0.5, gt=0, description="first wait after an AE or a lost link; doubles")
+    retry_max_s: float = Field(10.0, gt=0, description="longest wait between retries")
+
+    def ssl_context(self, *, server: bool) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
+        context = ssl.create_default_context(purpose, cafile=self.ssl_cafile)
+        if self.ssl_certfile:
+            password = self.ssl_key_password.get_secret_value() if self.ssl_key_password else None
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, password)
+        return context

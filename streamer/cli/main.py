@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "compile",
     "bench",
+    "acm",
+    "hl7_gateway",
 )
 
 

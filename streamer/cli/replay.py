@@ -64,6 +64,7 @@ EXAMPLES = """examples:
   enecg replay rec.csv --sample-rate 500 --max-speed --json
   enecg replay --scenario sinus-vt-sinus --scenario asystole --beds 4 --leads I,II,V1
   enecg replay tests/fixtures/mitdb/100 --corrupt 0.05 --drop 0.02 --reorder 0.02 --gap 5@30 --seed 1
+  enecg replay tests/fixtures/mitdb/100 --hl7 127.0.0.1:2575 --speed 0   # to `enecg hl7-gateway`
 """
 
 
@@ -177,6 +178,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kafka.add_argument("--bootstrap-servers", help="host:port[,...] (default: ENECG_KAFKA_BOOTSTRAP_SERVERS)")
     kafka.add_argument("--topic", help="waveform topic (default: ENECG_TOPIC_WAVEFORM or ecg.waveform.v1)")
     kafka.add_argument("--linger-ms", type=int, default=20, help="producer batching delay (default: %(default)s)")
+    parser.add_argument(
+        "--hl7",
+        metavar="HOST:PORT",
+        help="send HL7 v2 ORU^R01 waveforms (WCM-style NA OBX, int16 counts) over MLLP to HOST:PORT, one at a "
+        "time with its ACK, instead of Kafka (e.g. to `enecg hl7-gateway`); --corrupt is not offered",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(func=run)
 
@@ -234,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         for name, description in scenario_descriptions().items():
             print(f"{name:16} {description}")
         return 0
+    if args.hl7:
+        return _run_hl7(args)
     config = build_config(args)
     recordings = load_recordings(args)
     settings = KafkaSettings(**({"bootstrap_servers": args.bootstrap_servers} if args.bootstrap_servers else {}))
@@ -254,6 +263,37 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(summary.lines()))
     return 130 if summary.interrupted else 0
+
+
+def _run_hl7(args: argparse.Namespace) -> int:
+    """--hl7: the same plan (int16 chunks) sent over MLLP; one line per ACK code after the summary."""
+    from streamer.hl7.mllp import LINK_ERRORS, MllpLink, parse_address
+    from streamer.hl7.replay import send_plan_hl7
+    from streamer.replay.plan import plan_replay
+
+    if args.corrupt:
+        raise CommandError("--corrupt makes Kafka messages, not HL7 ones: leave it out with --hl7")
+    try:
+        host, port = parse_address(args.hl7)
+    except ValueError as error:
+        raise CommandError(f"--hl7: {error}") from None
+    args.encoding = "int16"
+    config = build_config(args)
+    recordings = load_recordings(args)
+    summary = ReplaySummary(
+        topic=f"mllp://{host}:{port}", beds=config.beds, records=sorted({r.name for r in recordings}),
+        encoding="hl7-int16", speed=config.speed,
+    )  # fmt: skip
+    try:
+        codes = asyncio.run(send_plan_hl7(plan_replay(recordings, config), MllpLink(host, port), summary))
+    except LINK_ERRORS as error:
+        raise CommandError(f"MLLP link to {host}:{port}: {type(error).__name__}: {error}") from None
+    if args.json:
+        print(json.dumps(summary.model_dump(mode="json") | {"acks": dict(codes)}))
+    else:
+        print("\n".join(summary.lines()))
+        print("  ACKs: " + ", ".join(f"{code} {n:,}" for code, n in sorted(codes.items())))
+    return 0 if set(codes) <= {"AA", "CA"} else 1
 
 
 async def _replay(recordings, config, settings, topic, linger_ms, show) -> ReplaySummary:
