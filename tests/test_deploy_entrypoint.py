@@ -25,6 +25,7 @@ from deploy.entrypoint import (
     detect_gpu,
     plan,
     prepare,
+    torch_cuda_usable,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,24 +68,36 @@ def test_no_gpu_here_falls_back_to_cpu_backend_with_a_warning(
     gpu = detect_gpu()  # the real probe: this machine has no NVIDIA GPU
     assert gpu is None
     with caplog.at_level(logging.WARNING, logger="enecg.entrypoint"):
-        decided = prepare(_settings(bundle, tmp_path / "cache"), gpu, trt_version=None)
+        decided = prepare(_settings(bundle, tmp_path / "cache"), gpu, trt_version=None, torch_cuda=False)
     assert decided.backend == "onnx" and decided.bundle == bundle and decided.compile_into is None
     assert "no NVIDIA GPU visible" in caplog.text and "CPU backend (onnx)" in caplog.text
     assert not (tmp_path / "cache").exists()
 
 
-def test_gpu_without_tensorrt_extra_falls_back(bundle: Path, tmp_path: Path) -> None:
-    decided = plan(_settings(bundle, tmp_path), Gpu(name="NVIDIA L4"), trt_version=None)
+def test_gpu_without_tensorrt_serves_cuda_torch_else_cpu(bundle: Path, tmp_path: Path) -> None:
+    """The fallback chain TensorRT -> CUDA torch -> CPU: a GPU torch can use is never left idle for the CPU."""
+    l4 = Gpu(name="NVIDIA L4")
+    decided = plan(_settings(bundle, tmp_path), l4, trt_version=None, torch_cuda=True)
+    assert decided.backend == "cuda" and decided.bundle == bundle and "torch-tensorrt" in (decided.warning or "")
+    decided = plan(_settings(bundle, tmp_path), l4, trt_version=None, torch_cuda=False)
     assert decided.backend == "onnx" and "NVIDIA L4" in (decided.warning or "")
+    with pytest.raises(RuntimeError, match="ENECG_REQUIRE_GPU"):
+        plan(_settings(bundle, tmp_path, require_gpu=True), l4, trt_version=None, torch_cuda=False)
+    assert plan(_settings(bundle, tmp_path, require_gpu=True), l4, None, torch_cuda=True).backend == "cuda"
+
+
+def test_torch_cuda_probe_is_false_on_this_cpu_build() -> None:
+    """The real probe (a child process importing torch): this machine's torch is the CPU build."""
+    assert torch_cuda_usable() is False
 
 
 def test_require_gpu_refuses_to_fall_back(bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="ENECG_REQUIRE_GPU"):
-        plan(_settings(bundle, tmp_path, require_gpu=True), None, trt_version=None)
+        plan(_settings(bundle, tmp_path, require_gpu=True), None, trt_version=None, torch_cuda=False)
 
 
 def test_explicit_cpu_backend_needs_no_gpu_probe(bundle: Path, tmp_path: Path) -> None:
-    decided = plan(_settings(bundle, tmp_path, backend="torch"), None, None)
+    decided = plan(_settings(bundle, tmp_path, backend="torch"), None, None, torch_cuda=False)
     assert (decided.backend, decided.warning) == ("torch", None)
 
 
@@ -98,14 +111,14 @@ def test_detect_gpu_reads_nvidia_smi(fake_bin: Path) -> None:
 def test_engine_cache_miss_compiles_once_then_hits(bundle: Path, tmp_path: Path, fake_bin: Path) -> None:
     settings = _settings(bundle, tmp_path / "cache")
     h100 = Gpu(name="NVIDIA H100 80GB HBM3")
-    first = prepare(settings, h100, trt_version="2.14.0")
+    first = prepare(settings, h100, trt_version="2.14.0", torch_cuda=True)
     assert first.backend == "tensorrt" and (first.bundle / COMPLETE).is_file() and (first.bundle / "model.ts").is_file()
     assert first.bundle.name == cache_key(bundle_digest(bundle), h100, "2.14.0", "fp16")
     assert first.bundle.name.endswith("-nvidia-h100-80gb-hbm3-trt2.14.0-fp16")
 
-    second = plan(settings, h100, trt_version="2.14.0")
+    second = plan(settings, h100, trt_version="2.14.0", torch_cuda=True)
     assert second.compile_into is None and second.bundle == first.bundle  # hit: nothing to compile
-    prepare(settings, h100, trt_version="2.14.0")
+    prepare(settings, h100, trt_version="2.14.0", torch_cuda=True)
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert len(calls) == 1 and calls[0].startswith(f"compile {bundle} --backend tensorrt --precision fp16 -o ")
     assert [p.name for p in settings.engine_cache.iterdir()] == [first.bundle.name]  # no staging left behind
@@ -124,24 +137,27 @@ def test_engine_cache_misses_when_gpu_tensorrt_or_bundle_change(
 ) -> None:
     settings = _settings(bundle, tmp_path / "cache")
     h100 = Gpu(name="NVIDIA H100 80GB HBM3")
-    built = prepare(settings, h100, trt_version="2.14.0")
+    built = prepare(settings, h100, trt_version="2.14.0", torch_cuda=True)
     if "manifest" in change:
         (bundle / "manifest.json").write_text(str(change["manifest"]))
-    again = plan(settings, change.get("gpu", h100), str(change.get("trt_version", "2.14.0")))  # type: ignore[arg-type]
+    gpu, trt = change.get("gpu", h100), str(change.get("trt_version", "2.14.0"))
+    again = plan(settings, gpu, trt, torch_cuda=True)  # type: ignore[arg-type]
     assert again.compile_into is not None and again.bundle != built.bundle
 
 
-def test_failed_compile_falls_back_to_cpu_unless_gpu_required(
+def test_failed_compile_falls_back_to_cuda_torch_then_cpu_unless_gpu_required(
     bundle: Path, tmp_path: Path, fake_bin: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _script(fake_bin, "enecg", "echo 'TensorRT: out of memory' >&2\nexit 1\n")
     h100 = Gpu(name="NVIDIA H100 80GB HBM3")
     with caplog.at_level(logging.WARNING, logger="enecg.entrypoint"):
-        decided = prepare(_settings(bundle, tmp_path / "cache"), h100, trt_version="2.14.0")
-    assert decided.backend == "onnx" and "out of memory" in caplog.text
+        decided = prepare(_settings(bundle, tmp_path / "cache"), h100, trt_version="2.14.0", torch_cuda=True)
+    assert (decided.backend, decided.bundle) == ("cuda", bundle) and "out of memory" in caplog.text
     assert list((tmp_path / "cache").iterdir()) == []  # the failed attempt left nothing to be mistaken for a hit
+    decided = prepare(_settings(bundle, tmp_path / "cache"), h100, trt_version="2.14.0", torch_cuda=False)
+    assert decided.backend == "onnx"
     with pytest.raises(RuntimeError, match="out of memory"):
-        prepare(_settings(bundle, tmp_path / "cache", require_gpu=True), h100, trt_version="2.14.0")
+        prepare(_settings(bundle, tmp_path / "cache", require_gpu=True), h100, trt_version="2.14.0", torch_cuda=False)
 
 
 def _run_entrypoint(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.runtime import Backend
 from streamer.bench.capacity import batch_cost, pipeline_capacity
 from streamer.bench.latency import measure_end_to_end
 from streamer.bench.report import NAIVE, BenchReport, HopRow, Machine, hop_rows, speedups
@@ -42,7 +43,7 @@ class BenchConfig(BaseModel):
     sweep_cpu_s: float = Field(1.5, gt=0, le=60, description="CPU seconds per bed count")
     hops: tuple[float, ...] = Field((1.0, 5.0), description="other hops to extrapolate to (s)")
     e2e_beds: tuple[int, ...] = Field((10, 100), description="bed counts of the end-to-end runs")
-    e2e_backend: Literal["torch", "onnx", "tensorrt"] = "torch"
+    e2e_backend: Backend = "torch"
     e2e_duration_s: float = Field(20.0, ge=5, le=600, description="signal seconds per bed at real time")
     chunk_ms: float = Field(250.0, ge=10, le=10_000, description="chunk length of the end-to-end replay")
     budget_s: float = Field(180.0, gt=0, description="parts that would not fit are skipped (and reported)")

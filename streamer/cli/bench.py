@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from models.runtime import BACKENDS
 from streamer.cli.main import CommandError
 
 EXAMPLES = """examples:
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--capacity-cpu-s", type=float, default=5.0, help="CPU s per capacity path (default: 5)")
     parser.add_argument("--max-batch", type=int, default=32, help="windows per model call at most (default: 32)")
     parser.add_argument("--beds", type=_ints, default=(10, 100), help="end-to-end bed counts (default: 10,100)")
-    parser.add_argument("--e2e-backend", choices=("torch", "onnx", "tensorrt"), default="torch", help="worker runtime")
+    parser.add_argument("--e2e-backend", choices=BACKENDS, default="torch", help="worker runtime")
     parser.add_argument("--duration", type=float, default=20.0, help="end-to-end signal s per bed (default: 20)")
     parser.add_argument("--chunk-ms", type=float, default=250.0, help="end-to-end chunk length (default: 250)")
     parser.add_argument("--budget-s", type=float, default=180.0, help="skip parts that would pass it (default: 180)")

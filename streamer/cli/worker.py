@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from models.runtime import BACKENDS
 from streamer.cli.main import CommandError
 from streamer.settings import KafkaSettings, TopicSettings
 
@@ -32,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--bundle", type=Path, required=True, help="model bundle directory")
-    parser.add_argument("--backend", choices=("torch", "onnx", "tensorrt"), default="torch", help="model runtime")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="torch", help="model runtime (cuda: PyTorch fp16, CUDA graphs)"
+    )
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: ENECG_KAFKA_BOOTSTRAP_SERVERS)")
     parser.add_argument("--dev-broker", action="store_true", help="the embedded Tansu broker's settings")
     parser.add_argument("--group", default="enecg-worker", help="consumer group (default: %(default)s)")

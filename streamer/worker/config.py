@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Backend = Literal["torch", "onnx", "tensorrt"]
+from models.runtime import Backend
 
 
 class WorkerConfig(BaseModel):
@@ -16,7 +16,9 @@ class WorkerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bundle: Path = Field(description="model bundle directory (manifest + safetensors)")
-    backend: Backend = Field("torch", description="model runtime: torch (eager), onnx (ONNX Runtime), tensorrt")
+    backend: Backend = Field(
+        "torch", description="model runtime: torch (eager), onnx (ONNX Runtime), tensorrt, cuda (fp16 CUDA graphs)"
+    )
     group: str = Field("enecg-worker", min_length=1, description="Kafka consumer group of all workers")
     waveform_topics: tuple[str, ...] = Field((), description="input topics; empty = TopicSettings.waveform")
     waveform_pattern: str | None = Field(None, description="regex of input topics, instead of a list")

@@ -25,7 +25,7 @@ log = logging.getLogger("streamer.worker")
 def build_app(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig) -> tuple[faust.App, Core]:
     """Opens the bundle's runtime and wires the app (raises BundleError / ValueError on a bad bundle)."""
     manifest = read_manifest(config.bundle)
-    if config.backend == "torch":
+    if config.backend in ("torch", "cuda"):
         import torch
 
         torch.set_num_threads(config.threads)  # oversubscribed intra-op threads starve the event loop
