@@ -16,7 +16,7 @@ class BatcherSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     max_batch: int = Field(32, ge=1, description="windows per model call at most")
-    max_delay_s: float = Field(0.05, ge=0, description="longest a window waits for others before a flush")
+    max_delay_s: float = Field(0.1, ge=0, description="longest a window waits for others before a flush")
 
 
 class MicroBatcher:

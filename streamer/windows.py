@@ -44,10 +44,6 @@ class WindowCutter:
         hop = spec.hop_ns
         self._next_end_ns = -(-(t0_ns + spec.window_ns) // hop) * hop  # first grid end a full window can reach
 
-    @property
-    def total_samples(self) -> int:
-        return self._total
-
     def push(self, samples: np.ndarray, arrival_ns: int) -> list[Window]:
         """Appends (l, n) samples; returns the windows completed by them, oldest first."""
         self._buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)], axis=1)

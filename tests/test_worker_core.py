@@ -68,20 +68,13 @@ def _chunks(spec: InputSpec, seconds: int, bed: str = "bed-1") -> list[WaveformC
     ]  # fmt: skip
 
 
-def _drain(core: Core) -> list:
-    vitals = []
-    while (batch := core.take_batch()) is not None:
-        vitals += core.conclude(batch, core.predict(batch)).vitals
-    return vitals
-
-
 @pytest.mark.slow
 def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(ci_bundle: Path) -> None:
     core = _core(ci_bundle)
     hop = core.spec.hop_ns
     queued = sum(core.ingest(chunk, None, "wave", 3)[0] for chunk in _chunks(core.spec, 20))
     core.end_of_stream("bed-1")
-    vitals = _drain(core)
+    vitals = core.drain().vitals
     ends = [v.window_end_ns for v in vitals]
     assert len(ends) == queued + 1 and ends[-1] == T0 + 20 * NS  # the last full window, held back by the tail
     assert ends == list(range(T0 + core.spec.window_ns, T0 + 20 * NS + 1, hop))

@@ -75,6 +75,5 @@ def reference_alerts(bundle: Path, recordings: list, config: ReplayConfig) -> li
         if not isinstance(chunk, WaveformChunk):
             continue
         alerts += core.ingest(chunk, None, "reference", 0)[1].alerts
-        while (batch := core.take_batch()) is not None:
-            alerts += core.conclude(batch, core.predict(batch)).alerts
+        alerts += core.drain().alerts
     return [a for a in alerts if a.condition != "signal_lost"]

@@ -27,7 +27,7 @@ from streamer.metrics import WorkerMetrics
 from streamer.replay.plan import Event, ReplayConfig, plan_replay
 from streamer.replay.sources import Recording, load_recording
 from streamer.worker.alarms import AlarmStage
-from streamer.worker.core import Batch, Core
+from streamer.worker.core import Core
 
 #: Windows wait for max_batch or the end of the hop, as in a worker at capacity (its max delay < hop): a batch
 #: holds at most one window per bed.
@@ -110,13 +110,9 @@ def pipeline_capacity(
 
     def run_batches(flush: bool = False) -> None:
         nonlocal windows, batches
-        while (batch := core.take_batch()) is not None or (flush and len(core.batcher)):
-            if batch is None:  # the hop's last, partial batch
-                flushed = core.batcher.flush() or []
-                batch = Batch(flushed, [None] * len(flushed))
-            with window_clock:
-                core.conclude(batch, core.predict(batch))
-            windows, batches = windows + len(batch.windows), batches + 1
+        with window_clock:
+            drained = core.drain(flush)  # flush: the hop's last, partial batch
+        windows, batches = windows + drained.windows, batches + drained.batches
 
     def feed(block: list[bytes]) -> float:
         fed = 0.0

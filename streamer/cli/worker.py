@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from models.runtime import BACKENDS
 from streamer.cli.main import CommandError
 from streamer.settings import KafkaSettings, TopicSettings
+from streamer.worker.config import BATCHING
 
 EXAMPLES = """examples:
   enecg worker --bundle models/bundles/default
@@ -42,8 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inputs = parser.add_mutually_exclusive_group()
     inputs.add_argument("--topics", help="comma-separated waveform topics (default: the contract's)")
     inputs.add_argument("--topic-pattern", help="regex of waveform topics, e.g. 'ward\\d+\\.waveform'")
-    parser.add_argument("--max-batch", type=int, default=32, help="windows per model call (default: %(default)s)")
-    parser.add_argument("--max-delay-ms", type=float, default=100.0, help="max wait of a window (default: 100)")
+    parser.add_argument(
+        "--max-batch", type=int, default=BATCHING.max_batch, help="windows per model call (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=BATCHING.max_delay_s * 1000,
+        help="max wait of a window (default: %(default)s)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default: %(default)s)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     parser.add_argument(

@@ -123,14 +123,11 @@ def stream_record(
     started = time.perf_counter()
 
     def drain() -> None:
-        while (batch := core.take_batch()) is not None:
-            t = time.perf_counter()
-            outputs = core.predict(batch)
-            out.inference_s += time.perf_counter() - t
-            outcome = core.conclude(batch, outputs)
-            out.alerts += outcome.alerts
-            out.vitals += outcome.vitals
-            out.windows += len(batch.windows)
+        drained = core.drain()
+        out.alerts += drained.alerts
+        out.vitals += drained.vitals
+        out.windows += drained.windows
+        out.inference_s += drained.inference_s
 
     for event in plan_replay([record.recording], config):
         chunk = decode_waveform(event.value, key=event.key)

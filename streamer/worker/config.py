@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.runtime import Backend
+from streamer.batcher import BatcherSettings
+
+BATCHING = BatcherSettings()  # the one place the batching defaults are written
 
 
 class WorkerConfig(BaseModel):
@@ -22,8 +25,10 @@ class WorkerConfig(BaseModel):
     group: str = Field("enecg-worker", min_length=1, description="Kafka consumer group of all workers")
     waveform_topics: tuple[str, ...] = Field((), description="input topics; empty = TopicSettings.waveform")
     waveform_pattern: str | None = Field(None, description="regex of input topics, instead of a list")
-    max_batch: int = Field(32, ge=1, le=1024, description="windows per inference call at most")
-    max_delay_ms: float = Field(100.0, ge=0, le=10_000, description="oldest window waits at most this long")
+    max_batch: int = Field(BATCHING.max_batch, ge=1, le=1024, description="windows per inference call at most")
+    max_delay_ms: float = Field(
+        BATCHING.max_delay_s * 1000, ge=0, le=10_000, description="oldest window waits at most this long"
+    )
     threads: int = Field(
         1, ge=1, le=64, description="inference threads; 1 leaves the other cores to Faust, the broker and peers"
     )

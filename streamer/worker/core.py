@@ -34,6 +34,9 @@ class Outcome:
     alerts: list[Alert] = field(default_factory=list)
     vitals: list[Vitals] = field(default_factory=list)
     refused: str | None = None  # the chunk breaks the input policy: the edge dead-letters it with this reason
+    windows: int = 0  # windows through the model (drain)
+    batches: int = 0  # model calls (drain)
+    inference_s: float = 0.0  # wall time inside the model calls (drain)
 
 
 class Core:
@@ -124,8 +127,11 @@ class Core:
 
     # ---------------------------------------------------------------------------------------- batching
 
-    def take_batch(self) -> Batch | None:
+    def take_batch(self, flush: bool = False) -> Batch | None:
+        """The next due batch; with `flush`, also the waiting windows of a batch that is not due yet."""
         windows = self._ready.popleft() if self._ready else self.batcher.poll(time.time_ns())
+        if windows is None and flush:
+            windows = self.batcher.flush()
         if windows is None:
             return None
         return Batch(windows, [self._tokens.pop(id(w), None) for w in windows])
@@ -163,6 +169,22 @@ class Core:
             if window.bed_id in self._queued:  # (not forgotten meanwhile)
                 self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
                 outcome.alerts += self._release_events(window.bed_id, now)
+        return outcome
+
+    def drain(self, flush: bool = False) -> Outcome:
+        """Every due batch (every waiting window with `flush`) through the model and the alarm engine, in this
+        thread: the one loop of in-process users (evaluation, bench, tests); the Kafka edge runs the model in a
+        thread between `take_batch` and `conclude` instead."""
+        outcome = Outcome()
+        while (batch := self.take_batch(flush)) is not None:
+            started = time.perf_counter()
+            outputs = self.predict(batch)
+            outcome.inference_s += time.perf_counter() - started
+            concluded = self.conclude(batch, outputs)
+            outcome.alerts += concluded.alerts
+            outcome.vitals += concluded.vitals
+            outcome.windows += len(batch.windows)
+            outcome.batches += 1
         return outcome
 
     def act(self, action: AlertAction) -> list[Alert]:

@@ -108,10 +108,6 @@ class Ledger:
             return None
         return alert
 
-    def published_state(self, alert_id: str) -> AlertState | None:
-        latest = self._latest.get(alert_id)
-        return latest.state if latest else None
-
     def forget_beds(self, beds: Iterable[str]) -> None:
         """Drops the renames of beds this worker no longer holds (their published facts stay)."""
         beds = set(beds)
