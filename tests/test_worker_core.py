@@ -92,3 +92,22 @@ def test_batch_full_says_a_batch_waits(ci_bundle: Path) -> None:
         core.ingest(chunks.pop(0), None, "wave", 0)
     batch = core.take_batch()
     assert batch is not None and len(batch.windows) == 2 and not core.batch_full
+
+
+def test_the_core_measures_silence_on_its_clock(ci_bundle: Path) -> None:
+    """Stall decisions follow the clock the core is given (a replay or test drives time; the worker passes the
+    wall clock): a bed silent for less than stall_s is not lost, one silent for longer is, once."""
+    now = [T0]
+    stage = AlarmStage.from_manifest(read_manifest(ci_bundle))
+    core = Core(open_runtime(ci_bundle, "torch"), stage, WorkerMetrics(), BatcherSettings(), clock=lambda: now[0])
+    stall_ns = round(core.assembler.settings.stall_s * NS)
+    for chunk in _chunks(core.spec, 8):
+        now[0] = chunk.start_time_ns + NS  # each chunk arrives as its last sample is measured
+        core.ingest(chunk, None, "wave", 0)
+        core.drain(flush=True)
+    now[0] += stall_ns - NS
+    assert [a.condition for a in core.tick().alerts] == []
+    now[0] += 2 * NS
+    lost = [a for a in core.tick().alerts if a.condition == "signal_lost"]
+    assert len(lost) == 1 and lost[0].bed_id == "bed-1"
+    assert not [a for a in core.tick().alerts if a.condition == "signal_lost"]  # reported once per silence

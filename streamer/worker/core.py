@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +49,11 @@ class Core:
         metrics: WorkerMetrics,
         batcher: BatcherSettings,
         assembler: AssemblerSettings | None = None,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
+        """`clock`: wall time in ns, what arrival, stall and batch-delay decisions are measured against (a test or
+        a replay may pass its own)."""
+        self.clock = clock
         self.runtime = runtime
         self.spec = runtime.input_spec
         self.alarms = alarms
@@ -72,7 +76,7 @@ class Core:
     ) -> tuple[int, Outcome]:
         """Feeds one decoded chunk (``sent_ns``: Kafka's timestamp of it, where latency counts from); returns
         (windows it completed, alerts from stream events such as gaps, or the reason the chunk is refused)."""
-        now = time.time_ns()
+        now = self.clock()
         self._partition[chunk.bed_id] = (topic, partition)
         assembled = self.assembler.push(chunk, now, sent_ns)
         self.metrics.chunks.inc()
@@ -85,11 +89,11 @@ class Core:
         """A dead-lettered message named this bed: the assembler's watchdog raises signal lost if no usable
         chunk follows."""
         self._partition.setdefault(bed_id, (topic, partition))
-        self.assembler.refused(bed_id, reason, time.time_ns())
+        self.assembler.refused(bed_id, reason, self.clock())
 
     def tick(self) -> Outcome:
         """Timer work: release held chunks, report stalled beds, forget silent ones."""
-        now = time.time_ns()
+        now = self.clock()
         _, outcome = self._queue(self.assembler.tick(now), None, now)
         for bed in self.assembler.forget_idle(now):
             self._forget(bed)
@@ -98,7 +102,7 @@ class Core:
     def end_of_stream(self, bed_id: str) -> Outcome:
         """The bed's stream ends here (a record's end; a live bed never ends): its last windows are cut and
         queued for `take_batch`; returns the alerts of any stream events that came with them."""
-        now = time.time_ns()
+        now = self.clock()
         _, outcome = self._queue(self.assembler.close(bed_id, now), None, now)
         return outcome
 
@@ -129,7 +133,7 @@ class Core:
 
     def take_batch(self, flush: bool = False) -> Batch | None:
         """The next due batch; with `flush`, also the waiting windows of a batch that is not due yet."""
-        windows = self._ready.popleft() if self._ready else self.batcher.poll(time.time_ns())
+        windows = self._ready.popleft() if self._ready else self.batcher.poll(self.clock())
         if windows is None and flush:
             windows = self.batcher.flush()
         if windows is None:
@@ -145,7 +149,7 @@ class Core:
         if self._ready:
             return 0.0
         deadline = self.batcher.deadline_ns()
-        return None if deadline is None else max(0.0, (deadline - time.time_ns()) / 1e9)
+        return None if deadline is None else max(0.0, (deadline - self.clock()) / 1e9)
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
         """Blocking model call (run it in a thread): (b, l, s) windows -> outputs keyed by OUTPUT_NAMES."""
@@ -159,7 +163,7 @@ class Core:
     def conclude(self, batch: Batch, outputs: dict[str, np.ndarray]) -> Outcome:
         """Alarm engine per bed over the batch's windows (in order): the records to publish."""
         outcome = Outcome()
-        now = time.time_ns()
+        now = self.clock()
         for i, window in enumerate(batch.windows):
             output = {name: value[i] for name, value in outputs.items()}  # one window's slice of each output
             alerts, vitals = self.alarms.on_window(window, output, now)
@@ -188,7 +192,7 @@ class Core:
         return outcome
 
     def act(self, action: AlertAction) -> list[Alert]:
-        return self.alarms.on_action(action, time.time_ns())
+        return self.alarms.on_action(action, self.clock())
 
     # ------------------------------------------------------------------------------------------- state
 
