@@ -33,6 +33,8 @@ def test_tiny_in_process_bench(ci_bundle: Path) -> None:
         assert c.windows > 0 and c.windows % c.beds == 0  # whole hops: every bed completed each window
         assert c.served_s == pytest.approx(c.signal_s)  # the replay is on the hop grid
         assert c.mean_batch <= (1 if c.path == "naive" else 3)
+        assert 0 < c.model_cpu_s <= c.window_cpu_s <= c.cpu_s  # the model's cost measured apart, inside the rest
+        assert c.path_ms_per_bed_s == pytest.approx((c.cpu_s - c.model_cpu_s) / c.served_s * 1e3, rel=0.05, abs=0.01)
     assert set(report.speedup_vs_naive) == {"torch", "onnx"}
     assert [(b.path, b.batch) for b in report.batch_costs] == [
         ("torch", 1),

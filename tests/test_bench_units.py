@@ -74,7 +74,7 @@ def capacity(path: str, backend: str, beds_per_core: float, batch: float = 32.0)
     return Capacity(
         path=path, backend=backend, max_batch=32 if path != "naive" else 1, beds=32, chunk_ms=500, signal_s=800,
         served_s=800, windows=320, mean_batch=batch, cpu_s=800 / beds_per_core, window_cpu_s=480 / beds_per_core,
-        wall_s=900 / beds_per_core,
+        model_cpu_s=400 / beds_per_core, wall_s=900 / beds_per_core, path_ms_per_bed_s=400 / beds_per_core / 800 * 1e3,
         beds_per_core=beds_per_core, beds_per_core_wall=beds_per_core * 8 / 9, windows_per_cpu_s=beds_per_core / 2.5,
     )  # fmt: skip
 

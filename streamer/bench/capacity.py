@@ -47,9 +47,11 @@ class Capacity(BaseModel):
     mean_batch: float
     cpu_s: float
     window_cpu_s: float  # of cpu_s, in the model and the alarm engine: the cost that comes per window
+    model_cpu_s: float  # of window_cpu_s, in the model calls alone
     wall_s: float
     beds_per_core: float  # served_s / cpu_s: beds served in real time by one core
     beds_per_core_wall: float  # served_s / wall_s: the same from wall time (lower when the cores are shared)
+    path_ms_per_bed_s: float  # CPU ms per bed-second outside the model calls: the path around the model
     windows_per_cpu_s: float
 
 
@@ -106,13 +108,14 @@ def pipeline_capacity(
     warm_up(runtime, max_batch)
     events = _events(recording, spec, beds, chunk_ms)
     first_end = first_end_s(spec)
-    clock, window_clock, windows, batches, signal_s = Clock(), Clock(), 0, 0, 0.0
+    clock, window_clock, windows, batches, signal_s, model_cpu_s = Clock(), Clock(), 0, 0, 0.0, 0.0
 
     def run_batches(flush: bool = False) -> None:
-        nonlocal windows, batches
+        nonlocal windows, batches, model_cpu_s
         with window_clock:
             drained = core.drain(flush)  # flush: the hop's last, partial batch
         windows, batches = windows + drained.windows, batches + drained.batches
+        model_cpu_s += drained.inference_cpu_s
 
     def feed(block: list[bytes]) -> float:
         fed = 0.0
@@ -158,9 +161,11 @@ def pipeline_capacity(
         mean_batch=round(windows / max(batches, 1), 1),
         cpu_s=round(clock.cpu_s, 3),
         window_cpu_s=round(window_clock.cpu_s, 3),
+        model_cpu_s=round(model_cpu_s, 3),
         wall_s=round(clock.wall_s, 3),
         beds_per_core=round(windows * spec.hop_s / clock.cpu_s, 1),
         beds_per_core_wall=round(windows * spec.hop_s / clock.wall_s, 1),
+        path_ms_per_bed_s=round((clock.cpu_s - model_cpu_s) / (windows * spec.hop_s) * 1e3, 3),
         windows_per_cpu_s=round(windows / clock.cpu_s, 1),
     )
 

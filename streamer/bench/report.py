@@ -117,12 +117,18 @@ def render(report: BenchReport) -> str:
                 f"{c.windows_per_cpu_s:.0f}",
                 f"{c.beds_per_core:.0f}",
                 f"{c.beds_per_core_wall:.0f}",
+                f"{c.model_cpu_s / c.served_s * 1e3:.2f}",
+                f"{c.path_ms_per_bed_s:.2f}",
                 f"{report.speedup_vs_naive[c.path]:.2f}x" if c.path in report.speedup_vs_naive else "1.00x",
             ]
             for c in report.capacity
         ]
         header = ["path", "runtime", "batch<=", "mean batch", "windows", "CPU s", "win/CPU s", "beds/core", "(wall)"]
-        out += _table([*header, "vs naive"], rows)
+        out += _table([*header, "model ms/bed-s", "rest ms/bed-s", "vs naive"], rows)
+        out += [
+            "model ms/bed-s: CPU ms per bed-second inside the model calls; rest ms/bed-s: everything else (decode, "
+            "assembly, resampling, windows, batching, alarms) -- the path around the model."
+        ]
     if report.batch_costs:
         out += ["", "Model call alone vs batch size (random windows): CPU ms per window, beds per core at the hop."]
         rows = [

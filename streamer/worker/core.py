@@ -37,6 +37,7 @@ class Outcome:
     windows: int = 0  # windows through the model (drain)
     batches: int = 0  # model calls (drain)
     inference_s: float = 0.0  # wall time inside the model calls (drain)
+    inference_cpu_s: float = 0.0  # this process's CPU time inside the model calls (drain)
 
 
 class Core:
@@ -181,9 +182,10 @@ class Core:
         thread between `take_batch` and `conclude` instead."""
         outcome = Outcome()
         while (batch := self.take_batch(flush)) is not None:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             outputs = self.predict(batch)
             outcome.inference_s += time.perf_counter() - started
+            outcome.inference_cpu_s += time.process_time() - cpu_started
             concluded = self.conclude(batch, outputs)
             outcome.alerts += concluded.alerts
             outcome.vitals += concluded.vitals
