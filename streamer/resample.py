@@ -17,7 +17,12 @@ from scipy.signal import firwin
 
 
 class StreamingResampler:
-    """Resamples one contiguous multi-lead segment, (l, n) float arrays in, (l, m) float64 arrays out."""
+    """Resamples one contiguous multi-lead segment, (l, n) float arrays in, (l, m) float64 arrays out.
+
+    Polyphase form: output ``m`` reads inputs ``j0 - t`` (``j0 = (m*down + half) // up``, t < taps) with weights
+    that depend only on ``m mod up``, so the weights are a table computed once and each chunk costs one gather and
+    one product. Inputs before the segment and, on flush, after it are zeros held in the buffer.
+    """
 
     def __init__(self, fs_in: float, fs_out: float, n_leads: int) -> None:
         ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
@@ -26,11 +31,19 @@ class StreamingResampler:
         self._identity = self.up == self.down == 1
         max_rate = max(self.up, self.down)
         self._half = 10 * max_rate
-        taps = 2 * self._half + 1
-        self._h = np.ones(1) if self._identity else firwin(taps, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
-        self._taps = -(-len(self._h) // self.up) + 1  # inputs any one output can touch
-        self._buf = np.zeros((n_leads, 0))  # (l, kept inputs)
-        self._buf_start = 0  # absolute input index of _buf[:, 0]
+        h = (
+            np.ones(1)
+            if self._identity
+            else firwin(2 * self._half + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+        )
+        self._taps = -(-len(h) // self.up) + 1  # inputs any one output can touch
+        # weights[p, t]: tap h[r_p + t*up] for output phase p (r_p = (p*down + half) mod up), zero past the filter
+        k = ((np.arange(self.up) * self.down + self._half) % self.up)[:, None] + self.up * np.arange(self._taps)
+        self._weights = np.where(k < len(h), h[np.minimum(k, len(h) - 1)], 0.0)  # (up, taps)
+        self._offsets = np.arange(self._taps)  # (taps,)
+        self._n_h = len(h)
+        self._buf = np.zeros((n_leads, self._taps))  # (l, kept inputs): starts with zeros before the segment
+        self._buf_start = -self._taps  # absolute input index of _buf[:, 0]
         self._n_in = 0
         self._m = 0  # next output index
 
@@ -54,21 +67,19 @@ class StreamingResampler:
         if self._identity:
             return np.zeros((self.n_leads, 0))
         total = -(-(self._n_in * self.up) // self.down)  # resample_poly's output length
+        self._buf = np.concatenate([self._buf, np.zeros((self.n_leads, self._taps))], axis=1)
         return self._emit(total)
 
     def _emit(self, stop: int) -> np.ndarray:
-        m = np.arange(self._m, stop)  # (M,)
-        if m.size == 0:
+        if stop <= self._m:
             return np.zeros((self.n_leads, 0))
-        j = (m * self.down + self._half)[:, None] // self.up - np.arange(self._taps)[None, :]  # (M, T)
-        k = m[:, None] * self.down + self._half - j * self.up  # (M, T) filter tap for input j
-        valid = (k < len(self._h)) & (j >= 0) & (j < self._n_in)
-        weights = np.where(valid, self._h[np.clip(k, 0, len(self._h) - 1)], 0.0)  # (M, T)
-        local = np.clip(j - self._buf_start, 0, max(self._buf.shape[1] - 1, 0))
-        y = np.einsum("lmt,mt->lm", self._buf[:, local], weights)  # (l, M)
+        m = np.arange(self._m, stop)  # (M,)
+        j0 = (m * self.down + self._half) // self.up  # newest input each output reads
+        local = (j0 - self._buf_start)[:, None] - self._offsets  # (M, T) columns of _buf
+        y = np.einsum("lmt,mt->lm", self._buf[:, local], self._weights[m % self.up])  # (l, M)
         self._m = stop
         # Inputs the next output still needs start at ceil((m*down + half - (len(h) - 1)) / up).
-        keep_from = max(0, -(-(stop * self.down + self._half - (len(self._h) - 1)) // self.up))
+        keep_from = -(-(stop * self.down + self._half - (self._n_h - 1)) // self.up)
         drop = min(keep_from - self._buf_start, self._buf.shape[1])
         if drop > 0:
             self._buf = self._buf[:, drop:]
