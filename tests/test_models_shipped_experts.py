@@ -274,3 +274,20 @@ def test_pretraining_leaves_shipped_experts_as_shipped(tmp_path: Path) -> None:
     x = real_windows(8)
     result = pretrain_experts(config, x, PretrainSettings(epochs=1, batch_size=8), tmp_path, seed=0)
     assert list(result.files) == ["resnet-tiny"]
+
+
+def test_report_shows_each_tasks_gate_weights_per_expert() -> None:
+    from models.tasks import TASKS
+    from trainer.evaluate import gate_summary
+    from trainer.report import _gate_rows
+
+    model = build_model(EnECGConfig(experts=(ExpertSpec(name="patch"), ExpertSpec(name="pyvital")))).eval()
+    with torch.no_grad():
+        weights = model(torch.from_numpy(real_lead(250, 5.0)))["gate_weights"].numpy()  # (4, T, 2)
+    summary = gate_summary(model, weights)
+    assert list(summary) == list(TASKS) and all(list(w) == ["0:patch", "1:pyvital"] for w in summary.values())
+    for k, task in enumerate(TASKS):
+        assert summary[task]["1:pyvital"] == pytest.approx(float(weights[:, k, 1].mean()), abs=1e-6)
+        assert sum(summary[task].values()) == pytest.approx(1.0, abs=1e-5)
+    rows = _gate_rows({"gate_weights": summary})
+    assert rows[0] == "| task | 0:patch | 1:pyvital |" and len(rows) == 2 + len(TASKS)
