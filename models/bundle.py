@@ -21,6 +21,8 @@ from safetensors.torch import load_file, save_file
 
 from models.config import EnECGConfig, InputSpec
 from models.enecg import EnECG, build_model
+from models.experts.registry import shipped_source
+from models.experts.shipped import ShippedSource
 from models.lora import lora_target_modules, merge_lora
 from models.tasks import ECTOPY_LABELS, OUTPUT_NAMES, QUALITY_LABELS, RHYTHM_LABELS
 
@@ -76,6 +78,9 @@ class ExpertEntry(BaseModel):
     name: str
     size: str
     parameters: int
+    source: ShippedSource | None = Field(
+        None, description="where a shipped expert's weights come from (licence, version, training data)"
+    )
 
 
 class LoraEntry(BaseModel):
@@ -140,7 +145,9 @@ def save_bundle(
         update={"experts": tuple(e.model_copy(update={"pretrained_dir": None}) for e in config.experts)}
     )
     experts = [
-        ExpertEntry(name=s.name, size=s.size, parameters=sum(p.numel() for p in e.parameters()))
+        ExpertEntry(
+            name=s.name, size=s.size, parameters=sum(p.numel() for p in e.parameters()), source=shipped_source(s.name)
+        )
         for s, e in zip(config.experts, merged.experts, strict=True)
     ]
     files = {

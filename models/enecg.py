@@ -74,11 +74,11 @@ class EnECG(nn.Module):
 
     def _run(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         self._check_input(x)
-        x = robust_normalise(x, self.enecg_config.norm_floor_mv)
+        raw, x = x, robust_normalise(x, self.enecg_config.norm_floor_mv)
         t_qrs = self.enecg_config.input.n_qrs_steps
         pooled, seqs = [], []
         for expert, proj in zip(self.experts, self.projections, strict=True):
-            p, s = expert(x)  # (b, d_e), (b, t_e, d_e)
+            p, s = expert(raw if expert.raw_input else x)  # (b, d_e), (b, t_e, d_e)
             pooled.append(proj(p))  # (b, w)
             s = proj(s).transpose(1, 2)  # (b, w, t_e)
             seqs.append(F.interpolate(s, size=t_qrs, mode="linear", align_corners=False))  # (b, w, t)

@@ -30,8 +30,8 @@ def test_expert_contract(name: str, spec: InputSpec) -> None:
 
 
 def test_unknown_expert_lists_known() -> None:
-    assert set(known_experts()) >= {"hubert", "patch", "resnet"}
-    with pytest.raises(ValueError, match="known experts: hubert, patch, resnet"):
+    assert set(known_experts()) >= {"hubert", "openecg", "patch", "pyvital", "resnet"}
+    with pytest.raises(ValueError, match="known experts: hubert, openecg, patch, pyvital, resnet"):
         create_expert("wavenet", "tiny", InputSpec())
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         create_expert("patch", "huge", InputSpec())  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import torch
 
 from models.config import InputSpec
 from models.enecg import EnECG
-from models.tasks import ECTOPY_LABELS, LETHAL_RHYTHMS, QUALITY_LABELS, RHYTHM_LABELS
+from models.tasks import ECTOPY_LABELS, LETHAL_RHYTHMS, QUALITY_LABELS, RHYTHM_LABELS, TASKS
 from trainer.beats import QRS_PEAK, REFRACTORY_S, pick_beats, run_record
 from trainer.datasets import LabelledRecord, LabelledWindows, record_windows
 from trainer.ec57 import qrs_stat, score_record
@@ -92,7 +92,15 @@ def window_metrics(model: EnECG, w: LabelledWindows, thresholds: Thresholds) -> 
         "hr_mae_bpm": mae(hr_pred, hr_true, w.rr_mask),
         "quality": quality,
         "qrs_windows": {**qrs_stat(m).summary(), "se": qrs_stat(m).se, "ppv": qrs_stat(m).ppv},
+        "gate_weights": gate_summary(model, out["gate_weights"]),
     }
+
+
+def gate_summary(model: EnECG, gate_weights: np.ndarray) -> dict[str, dict[str, float]]:
+    """Mean gate weight per task per expert (keyed `index:name`) over windows (n, T, e): which expert each task uses."""
+    keys = [f"{i}:{e.name}" for i, e in enumerate(model.enecg_config.experts)]
+    mean = gate_weights.mean(axis=0) if len(gate_weights) else np.zeros((len(TASKS), len(keys)))
+    return {task: dict(zip(keys, mean[k].tolist(), strict=True)) for k, task in enumerate(TASKS)}
 
 
 def record_metrics(
@@ -124,6 +132,7 @@ def record_metrics(
         "lethal_windows": int(lethal_windows.sum()),
         "lethal_windows_readable": int((lethal_windows & readable).sum()),
         "readable_windows": int(readable.sum()),
+        "gate_weights": gate_summary(model, run.outputs["gate_weights"]),
         "lethal_labels_predicted": sorted(
             {RHYTHM_LABELS[j] for j in lethal_idx if present[:, j].any()}
         ),

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from models.config import EnECGConfig, ExpertSpec
 from models.enecg import EnECG, robust_normalise
 from models.experts import Expert, create_expert
+from models.experts.registry import is_shipped
 from trainer.batches import Augment, augment, n_batches
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,8 @@ class PretrainResult(BaseModel):
 def pretrain_experts(
     config: EnECGConfig, x: np.ndarray, settings: PretrainSettings, out_dir: Path, seed: int, resume: bool = False
 ) -> PretrainResult:
-    """Pretrain every expert of `config` (a user's pretrained hubert is left as it is) into `out_dir`.
+    """Pretrain every expert of `config` into `out_dir` (a user's pretrained hubert and shipped experts are left as
+    they are).
 
     With `resume`, an expert whose weights file already exists is reused rather than trained again.
     """
@@ -143,8 +145,8 @@ def pretrain_experts(
     timings: dict[str, float] = json.loads(timings_path.read_text()) if resume and timings_path.exists() else {}
     files, history = {}, {}
     for i, spec in enumerate(config.experts):
-        if spec.pretrained_dir or spec.hubert_config:
-            continue
+        if spec.pretrained_dir or spec.hubert_config or is_shipped(spec.name):
+            continue  # trained elsewhere: used as shipped
         key, path = f"{spec.name}-{spec.size}", weights_path(out_dir, spec)
         if not (resume and path.exists()):
             start = time.perf_counter()

@@ -101,7 +101,26 @@ DEFAULT = Recipe(
     ),
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (CI, DEFAULT)}
+#: The default ensemble plus the two real-data experts that installable packages ship (frozen as shipped, LoRA
+#: on their Linear/Conv1d layers like ours): openecg codec_v6 and pyvital's rhythm ResNet. Same data and training
+#: as `default`, so the two compare directly. The two add ~5 MB of fp32 weights (bundle weights 17.2 MB vs 12.2 MB;
+#: under the 20 MB limit).
+_SHIPPED_EXPERTS = (ExpertSpec(name="openecg", size="base"), ExpertSpec(name="pyvital", size="base"))
+REAL = DEFAULT.model_copy(
+    update={
+        "name": "real",
+        "description": "default + real-data experts openecg codec_v6 and pyvital rhythm ResNet, synthetic training",
+        "model": DEFAULT.model.model_copy(update={"experts": (*DEFAULT.model.experts, *_SHIPPED_EXPERTS)}),
+        "compare": (
+            *DEFAULT.compare[:3],
+            Method(kind="single", expert="openecg"),
+            Method(kind="single", expert="pyvital"),
+            DEFAULT.compare[3],
+        ),
+    }
+)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (CI, DEFAULT, REAL)}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -102,6 +102,17 @@ def _rhythm_rows(s: dict) -> list[str]:
     return rows
 
 
+def _gate_rows(scores: dict) -> list[str]:
+    """Which expert each task leans on: the MoE gates' mean weights (rows tasks, columns experts)."""
+    gates = scores.get("gate_weights")
+    if not gates:
+        return ["(no gate weights in this report)"]
+    experts = list(next(iter(gates.values())))
+    rows = ["| task | " + " | ".join(experts) + " |", "|---|" + "---|" * len(experts)]
+    rows += [f"| {task} | " + " | ".join(f"{w[e]:.2f}" for e in experts) + " |" for task, w in gates.items()]
+    return rows
+
+
 def _record_rows(records: list[dict]) -> list[str]:
     rows = [
         "| record | source | reference | predicted (≥ half the windows) | AF window share "
@@ -150,6 +161,10 @@ def markdown(report: dict, plots: list[str]) -> str:
         "every 20 ms from /proc/self/statm.",
         "",
         *_method_rows(report),
+        "",
+        f"## EnECG gate weights per task ({SYNTH}; mean over windows)",
+        "",
+        *_gate_rows(s),
         "",
         f"## EnECG per rhythm ({SYNTH})",
         "",

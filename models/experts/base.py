@@ -19,9 +19,12 @@ class Expert(nn.Module):
 
     dim: int
     input_spec: InputSpec
+    #: True: the expert takes windows in millivolts as recorded, not the ensemble's robust normalisation (experts
+    #: trained elsewhere normalise inside themselves, the way they were trained).
+    raw_input: bool = False
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(b, l, s) normalised windows -> (b, t, d) sequence."""
+        """(b, l, s) windows (normalised, or in mV when `raw_input`) -> (b, t, d) sequence."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

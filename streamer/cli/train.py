@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--recipe",
         default="ci",
         metavar="NAME",
-        help="named recipe: ci (tiny, for tests) or default (the shipped bundle); default: %(default)s",
+        help="named recipe: ci (tiny, for tests), default (the shipped bundle) or real (default + openecg and pyvital "
+        "experts); default: %(default)s",
     )  # fmt: skip (names are checked in run(): importing the recipes loads torch and peft, ~10 s)
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="output directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in DIR from its checkpoints")
