@@ -17,7 +17,7 @@ pytestmark = pytest.mark.broker
 
 def _fresh(partitions: int) -> TopicSettings:
     suffix = uuid.uuid4().hex[:8]
-    names = {k: f"job-{suffix}.{k}" for k in ("waveform", "alerts", "vitals", "actions", "deadletter")}
+    names = {k: f"job-{suffix}.{k}" for k in ("waveform", "alerts", "vitals", "actions", "deadletter", "bed_settings", "audit")}
     return TopicSettings(**names, bed_partitions=partitions)
 
 
