@@ -17,7 +17,8 @@ pytestmark = pytest.mark.broker
 
 def _fresh(partitions: int) -> TopicSettings:
     suffix = uuid.uuid4().hex[:8]
-    names = {k: f"job-{suffix}.{k}" for k in ("waveform", "alerts", "vitals", "actions", "deadletter", "bed_settings", "audit")}
+    kinds = ("waveform", "alerts", "vitals", "actions", "deadletter", "bed_settings", "audit")
+    names = {k: f"job-{suffix}.{k}" for k in kinds}
     return TopicSettings(**names, bed_partitions=partitions)
 
 
