@@ -74,9 +74,12 @@ class TrendStore:
                 del buckets[start]
         self._seen = {(bed, end) for bed, end in self._seen if end // MS >= cut}
 
-    def series(self, bed_id: str, since_ms: int, until_ms: int, points: int) -> tuple[int, list[dict[str, Any]]]:
-        """(bucket width ms, points) for the bed between the two times, at most `points` buckets."""
-        width = trend_bucket_ms(until_ms - since_ms, points, self.base_ms)
+    def series(
+        self, bed_id: str, since_ms: int, until_ms: int, points: int, span_ms: int | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(bucket width ms, points) for the bed between the two times: about `points` buckets over `span_ms`
+        (default until - since); buckets start at whole multiples of the width, so the first may be partial."""
+        width = trend_bucket_ms(span_ms or until_ms - since_ms, points, self.base_ms)
         merged: dict[int, _Bucket] = {}
         for start, bucket in self._beds.get(bed_id, {}).items():
             if since_ms <= start < until_ms:
