@@ -75,11 +75,14 @@ class TrendStore:
         self._seen = {(bed, end) for bed, end in self._seen if end // MS >= cut}
 
     def series(
-        self, bed_id: str, since_ms: int, until_ms: int, points: int, span_ms: int | None = None
+        self, bed_id: str, since_ms: int, until_ms: int | None, points: int, span_ms: int | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
-        """(bucket width ms, points) for the bed between the two times: about `points` buckets over `span_ms`
-        (default until - since); buckets start at whole multiples of the width, so the first may be partial."""
-        width = trend_bucket_ms(span_ms or until_ms - since_ms, points, self.base_ms)
+        """(bucket width ms, points) for the bed from `since_ms` (to `until_ms`, None: everything newer, e.g. a
+        replay's signal clock running ahead): about `points` buckets over `span_ms` (default until - since);
+        buckets start at whole multiples of the width, so the first may be partial."""
+        span = span_ms or (until_ms or since_ms + self.horizon_ms) - since_ms
+        width = trend_bucket_ms(span, points, self.base_ms)
+        until_ms = until_ms if until_ms is not None else 2**62
         merged: dict[int, _Bucket] = {}
         for start, bucket in self._beds.get(bed_id, {}).items():
             if since_ms <= start < until_ms:

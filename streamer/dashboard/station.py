@@ -154,7 +154,7 @@ async def trend(request: web.Request) -> web.Response:
     except ValueError:
         return _error(400, "points must be a whole number")
     span_ms = time.time_ns() // 1_000_000 - since  # the hours asked for (to the ms: the width divides it evenly)
-    width, series = _feed(request).trends.series(bed_id, since, since + span_ms + 1, points, span_ms=span_ms)
+    width, series = _feed(request).trends.series(bed_id, since, None, points, span_ms=span_ms)
     return web.json_response({"bed_id": bed_id, "bucket_ms": width, "since_ms": since, "points": series})
 
 

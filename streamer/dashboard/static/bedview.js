@@ -23,7 +23,10 @@
     $("#bedview").dataset.bed = bedId;
     $("#bv-title").textContent = `Bed ${bedId}`;
     $("#bv-result").textContent = "";
+    $("#bv-result").dataset.ok = "";
+    delete $("#bedview").dataset.loaded;
     await loadSettings();
+    $("#bedview").dataset.loaded = bedId;
     await refresh();
     clearInterval(view.timer);
     view.timer = setInterval(refresh, 10000);
@@ -119,7 +122,7 @@
     const ns = "http://www.w3.org/2000/svg";
     const W = 900, H = 200, pts = trend.points.filter((p) => p.hr_mean != null);
     const el = (name, attrs) => { const e = document.createElementNS(ns, name); for (const k in attrs) e.setAttribute(k, attrs[k]); return e; };
-    const t0 = trend.since_ms, t1 = Date.now();
+    const t0 = trend.since_ms, t1 = Math.max(Date.now(), ...trend.points.map((p) => p.t_ms + trend.bucket_ms));
     const x = (t) => ((t - t0) / (t1 - t0)) * W;
     const lo = Math.min(40, ...pts.map((p) => p.hr_min)), hi = Math.max(140, ...pts.map((p) => p.hr_max));
     const y = (hr) => H - ((hr - lo) / (hi - lo)) * (H - 10);
