@@ -216,7 +216,9 @@ async def test_nurse_settings_reach_the_worker_and_survive_its_restart(
             assert set(rows) == episodes and len(rows) == len(episodes)
             audit = await page.locator("#bv-audit li").all_inner_texts()
             assert any("RN Okafor: settings defaults \u2192 HR 50\u2013100" in line for line in audit), audit
-            if target := os.environ.get("ENECG_BEDVIEW_SCREENSHOT"):
+            if target := os.environ.get("ENECG_BEDVIEW_SCREENSHOT"):  # the last hour: 20 s per point
+                await page.select_option("#bv-hours", "1")
+                await page.wait_for_function("() => document.querySelector('#bv-bucket').textContent.startsWith('(20')")
                 await page.screenshot(path=target, animations="disabled")
             await browser.close()
     finally:

@@ -95,7 +95,7 @@ class SettingsFollower:
             key = (record.key or b"").decode(errors="replace")
             if key != settings.key:
                 raise ValueError(f"key {key[:80]!r} does not name these settings (expected {settings.key!r})")
-        except ValueError as error:
+        except Exception as error:  # ValueError: not valid settings; anything else is a bug, and still no stop
             log.warning("bad bed settings partition=%d offset=%d: %s", record.partition, record.offset, error)
             if self.holds_partition(record.partition):
                 letter = DeadLetter.of(
