@@ -65,9 +65,10 @@ TACHY = recording("tachy-110", "sinus_tachycardia", 110)
 AF = recording("af", "af", 95)
 
 
-def start_run(kafka: KafkaSettings, topics: TopicSettings) -> tuple[int, asyncio.Future]:
-    """Beds tachy-1/-2 (110 bpm) and af-1/-2 (AF), one pass each, starting now."""
-    start = time.time_ns()
+def start_run(kafka: KafkaSettings, topics: TopicSettings, after_ns: int = 0) -> tuple[int, asyncio.Future]:
+    """Beds tachy-1/-2 (110 bpm) and af-1/-2 (AF), one pass each, starting now or, if later, at `after_ns`: at 3x
+    the signal clock runs ahead of the wall clock, and a monitor's clock never goes back."""
+    start = max(time.time_ns(), after_ns)
     sends = [
         replay([rec], ReplayConfig(beds=2, bed_prefix=prefix, unit="ICU", speed=SPEED, chunk_ms=500,
                                    encoding="int16", stagger_s=0, start_time_ns=start), kafka, topics.waveform)
@@ -175,7 +176,7 @@ async def test_nurse_settings_reach_the_worker_and_survive_its_restart(
             await asyncio.to_thread(worker.kill)
             await asyncio.to_thread(worker.start)
             assert "bed_settings=2" in worker.log_text(), worker.log_text()[-2000:]
-            second_ns, run = start_run(kafka, topics)
+            second_ns, run = start_run(kafka, topics, after_ns=first_ns + int((PRELUDE_S + EPISODE_S + 5) * 1e9))
             runs.append(run)
             await run
 
