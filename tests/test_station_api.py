@@ -103,6 +103,13 @@ async def test_settings_need_a_session_and_valid_values(kafka: KafkaSettings, to
         lethal = {c["name"] for c in view["conditions"] if c["lethal"]}
         assert lethal == {"asystole", "ventricular_fibrillation", "ventricular_tachycardia", "extreme_bradycardia",
                           "extreme_tachycardia"}  # fmt: skip
+        unit_wide = {"bed_id": None, "unit": "CCU", "hr_low_bpm": 45, "hr_high_bpm": 130, "user": "Charge RN"}
+        assert (await client.post("/api/settings", json=unit_wide, headers=BEARER)).status == 202
+        keys = [k for k, _ in await records(kafka, topics.bed_settings, BedSettings)]
+        assert keys[-1] == b"unit/CCU"
+        nameless_unit = unit_wide | {"unit": None}
+        answer = await client.post("/api/settings", json=nameless_unit, headers=BEARER)
+        assert answer.status == 400 and "need a unit" in (await answer.json())["error"]
         queried = await (await client.get("/api/audit?bed=ICU-7", headers=BEARER)).json()
         assert [r["user"] for r in queried["records"]] == ["RN Bo", "RN Ada"]  # newest first
     finally:

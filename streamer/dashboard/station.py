@@ -2,7 +2,8 @@
 
   GET  /api/settings?bed=ID      {"bed_id", "requested": record | null, "in_force": vitals echo | null,
                                   "conditions": [{name, priority, lethal, switchable, tunable}]}
-  POST /api/settings             {"bed_id", "hr_low_bpm", "hr_high_bpm", "disabled": [...], "onset_s": {...},
+  POST /api/settings             {"bed_id" (null + "unit": the unit's defaults), "hr_low_bpm", "hr_high_bpm",
+                                  "disabled": [...], "onset_s": {...},
                                   "user"?} -> 202 the record; 400 with the reason (low >= high, outside 20-300 bpm,
                                   unknown condition, a lethal one switched off); 401 without a session; 403 other
                                   origin; 503 while the station is loading the settings or the broker refuses
@@ -36,7 +37,8 @@ class SettingsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bed_id: BedId
+    bed_id: BedId | None = Field(None, description="null: the defaults of `unit` (beds without their own)")
+    unit: str | None = Field(None, max_length=64, description="with bed_id null: the care unit")
     hr_low_bpm: float
     hr_high_bpm: float
     disabled: list[str] = Field(default_factory=list, max_length=32)
@@ -116,8 +118,8 @@ async def change_settings(request: web.Request) -> web.Response:
     if not user:
         return _error(400, "enter your name: the station token does not say who changed the settings")
     feed = _feed(request)
-    bed = request.app[BOARD].known_bed(body.bed_id)
-    unit = bed.unit if bed is not None else None
+    bed = request.app[BOARD].known_bed(body.bed_id) if body.bed_id is not None else None
+    unit = bed.unit if bed is not None else body.unit
     try:
         record = BedSettings(
             bed_id=body.bed_id, unit=unit, hr_low_bpm=body.hr_low_bpm, hr_high_bpm=body.hr_high_bpm,
@@ -127,7 +129,7 @@ async def change_settings(request: web.Request) -> web.Response:
         return _error(400, f"invalid settings: {error.errors()[0]['msg'].removeprefix('Value error, ')}")
     if not feed.records_caught_up:
         return _error(503, "the station is still loading the settings in force; try again in a moment")
-    old = feed.book.record(body.bed_id, unit)
+    old = feed.book.record(body.bed_id, unit) if body.bed_id is not None else feed.book.record(record.key)
     audit = AuditRecord(
         kind="settings", bed_id=body.bed_id, unit=unit, user=user, time_ns=record.time_ns,
         old=None if old is None else _settings_fields(old), new=_settings_fields(record),
