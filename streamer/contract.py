@@ -313,14 +313,15 @@ MAX_ONSET_S = 120.0
 UNIT_KEY_PREFIX = "unit/"  # key of a unit's default settings ('/' never occurs in a bed id)
 
 
-def _condition_rules() -> tuple[set[str], set[str], set[str]]:
-    """(all conditions, lethal ones, those whose persistence a bed may change) from the alarm engine's table.
-    Imported late: the alarm settings import this module."""
+def _condition_rules() -> tuple[set[str], set[str], set[str], set[str]]:
+    """(all conditions, lethal ones, technical ones, those whose persistence a bed may change) from the alarm
+    engine's table. Imported late: the alarm settings import this module."""
     from streamer.alarms.config import DEFAULT_CONDITIONS
 
     lethal = {n for n, c in DEFAULT_CONDITIONS.items() if c.priority is Priority.high and c.latching}
+    technical = {n for n, c in DEFAULT_CONDITIONS.items() if c.technical}
     tunable = {n for n, c in DEFAULT_CONDITIONS.items() if c.priority in (Priority.medium, Priority.low)}
-    return set(DEFAULT_CONDITIONS), lethal, tunable
+    return set(DEFAULT_CONDITIONS), lethal, technical, tunable
 
 
 class BedSettings(_Record):
@@ -335,7 +336,9 @@ class BedSettings(_Record):
     unit: str | None = Field(None, max_length=64, description="care unit (required for unit defaults)")
     hr_low_bpm: float = Field(50.0, description="HR below this (sustained) raises hr_out_of_limits; 20-300")
     hr_high_bpm: float = Field(120.0, description="HR above this (sustained) raises hr_out_of_limits; 20-300")
-    disabled: list[str] = Field(default_factory=list, description="conditions switched off (never a lethal one)")
+    disabled: list[str] = Field(
+        default_factory=list, description="conditions switched off (never a lethal or a technical one)"
+    )
     onset_s: dict[str, float] = Field(
         default_factory=dict, description=f"persistence before raising, per medium/low condition (0-{MAX_ONSET_S:g} s)"
     )
@@ -351,12 +354,14 @@ class BedSettings(_Record):
                 raise ValueError(f"{name} {value:g} is outside {low:g}-{high:g} bpm")
         if self.hr_low_bpm >= self.hr_high_bpm:
             raise ValueError(f"hr_low_bpm {self.hr_low_bpm:g} must be below hr_high_bpm {self.hr_high_bpm:g}")
-        known, lethal, tunable = _condition_rules()
+        known, lethal, technical, tunable = _condition_rules()
         for condition in [*self.disabled, *self.onset_s]:
             if condition not in known:
                 raise ValueError(f"unknown condition {condition!r}; known: {', '.join(sorted(known))}")
         if switched := sorted(set(self.disabled) & lethal):
             raise ValueError(f"{', '.join(switched)} is lethal: it can be acknowledged, never switched off")
+        if switched := sorted(set(self.disabled) & technical):
+            raise ValueError(f"{', '.join(switched)} is technical: loss of monitoring always alarms, never off")
         for condition, seconds in self.onset_s.items():
             if condition not in tunable:
                 raise ValueError(f"the persistence of {condition} is fixed (only medium and low conditions)")

@@ -20,6 +20,7 @@ INVALID = [
     ({"disabled": ["sneezing"]}, "unknown condition 'sneezing'"),
     ({"disabled": ["asystole"]}, "asystole is lethal"),
     ({"disabled": ["ventricular_fibrillation", "atrial_fibrillation"]}, "ventricular_fibrillation is lethal"),
+    ({"disabled": ["signal_lost"]}, "signal_lost is technical: loss of monitoring always alarms"),
     ({"onset_s": {"ventricular_tachycardia": 10}}, "persistence of ventricular_tachycardia is fixed"),
     ({"onset_s": {"atrial_fibrillation": 500}}, "outside 0-120 s"),
     ({"bed_id": None}, "need a unit"),
