@@ -102,7 +102,7 @@ async def create_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], tim
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(s.name, s.partitions, 1) for s in specs if s.name not in existing]
+        new = [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in specs if s.name not in existing]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)

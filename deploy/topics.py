@@ -55,7 +55,7 @@ async def ensure_topics(
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(s.name, s.partitions, policy.replication_factor, topic_configs=policy.topic_configs())
+            NewTopic(s.name, s.partitions, policy.replication_factor, topic_configs=policy.topic_configs() | s.configs)
             for s in specs
             if s.name not in existing
         ]

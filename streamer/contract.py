@@ -231,6 +231,19 @@ class Vitals(_Record):
     ectopy: dict[str, float] = Field(default_factory=dict)
     gate_weights: dict[str, list[float]] = Field(default_factory=dict)
     model_version: str = ""
+    settings: SettingsInForce | None = Field(None, description="the bed's alarm settings this window was judged by")
+
+
+class SettingsInForce(_Record):
+    """The alarm settings a worker applied to a bed's window (echoed on its vitals so the page shows them)."""
+
+    hr_low_bpm: float
+    hr_high_bpm: float
+    disabled: list[str] = Field(default_factory=list, description="conditions switched off for this bed")
+    onset_s: dict[str, float] = Field(default_factory=dict, description="per-bed persistence overrides")
+    source: Literal["bed", "unit", "default"] = Field("default", description="whose settings these are")
+    changed_by: str | None = None
+    changed_time_ns: int | None = None
 
 
 class AlertAction(_Record):
@@ -291,6 +304,91 @@ class DeadLetter(_Record):
             partition=partition,
             offset=offset,
         )
+
+
+# ------------------------------------------------------------------------------------ settings & audit
+
+HR_LIMIT_RANGE_BPM = (20.0, 300.0)
+MAX_ONSET_S = 120.0
+UNIT_KEY_PREFIX = "unit/"  # key of a unit's default settings ('/' never occurs in a bed id)
+
+
+def _condition_rules() -> tuple[set[str], set[str], set[str], set[str]]:
+    """(all conditions, lethal ones, technical ones, those whose persistence a bed may change) from the alarm
+    engine's table. Imported late: the alarm settings import this module."""
+    from streamer.alarms.config import DEFAULT_CONDITIONS
+
+    lethal = {n for n, c in DEFAULT_CONDITIONS.items() if c.priority is Priority.high and c.latching}
+    technical = {n for n, c in DEFAULT_CONDITIONS.items() if c.technical}
+    tunable = {n for n, c in DEFAULT_CONDITIONS.items() if c.priority in (Priority.medium, Priority.low)}
+    return set(DEFAULT_CONDITIONS), lethal, technical, tunable
+
+
+class BedSettings(_Record):
+    """A bed's (or, with ``bed_id`` null, a care unit's default) alarm settings, set at the central station.
+
+    Key on the compacted settings topic: ``bed_id``, or ``"unit/" + unit`` for a unit's defaults. The latest
+    record per key is in force. Lethal conditions can be acknowledged but never switched off; their timing is
+    their definition, so only medium and low conditions take a per-bed persistence (``onset_s``)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    bed_id: BedId | None = Field(None, description="null: the defaults of every bed of `unit` without its own")
+    unit: str | None = Field(None, max_length=64, description="care unit (required for unit defaults)")
+    hr_low_bpm: float = Field(50.0, description="HR below this (sustained) raises hr_out_of_limits; 20-300")
+    hr_high_bpm: float = Field(120.0, description="HR above this (sustained) raises hr_out_of_limits; 20-300")
+    disabled: list[str] = Field(
+        default_factory=list, description="conditions switched off (never a lethal or a technical one)"
+    )
+    onset_s: dict[str, float] = Field(
+        default_factory=dict, description=f"persistence before raising, per medium/low condition (0-{MAX_ONSET_S:g} s)"
+    )
+    user: str = Field(min_length=1, max_length=128, description="who changed them (authenticated at the station)")
+    time_ns: int = Field(default_factory=now_ns)
+
+    @model_validator(mode="after")
+    def _sane(self) -> Self:
+        low, high = HR_LIMIT_RANGE_BPM
+        for name in ("hr_low_bpm", "hr_high_bpm"):
+            value = getattr(self, name)
+            if not (low <= value <= high) or not math.isfinite(value):
+                raise ValueError(f"{name} {value:g} is outside {low:g}-{high:g} bpm")
+        if self.hr_low_bpm >= self.hr_high_bpm:
+            raise ValueError(f"hr_low_bpm {self.hr_low_bpm:g} must be below hr_high_bpm {self.hr_high_bpm:g}")
+        known, lethal, technical, tunable = _condition_rules()
+        for condition in [*self.disabled, *self.onset_s]:
+            if condition not in known:
+                raise ValueError(f"unknown condition {condition!r}; known: {', '.join(sorted(known))}")
+        if switched := sorted(set(self.disabled) & lethal):
+            raise ValueError(f"{', '.join(switched)} is lethal: it can be acknowledged, never switched off")
+        if switched := sorted(set(self.disabled) & technical):
+            raise ValueError(f"{', '.join(switched)} is technical: loss of monitoring always alarms, never off")
+        for condition, seconds in self.onset_s.items():
+            if condition not in tunable:
+                raise ValueError(f"the persistence of {condition} is fixed (only medium and low conditions)")
+            if not (0 <= seconds <= MAX_ONSET_S):
+                raise ValueError(f"onset_s of {condition} {seconds:g} is outside 0-{MAX_ONSET_S:g} s")
+        if self.bed_id is None and not self.unit:
+            raise ValueError("unit defaults (bed_id null) need a unit")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.bed_id if self.bed_id is not None else UNIT_KEY_PREFIX + str(self.unit)
+
+
+class AuditRecord(_Record):
+    """One clinical change at the central station, kept for review. Key on the audit topic: ``bed_id`` (or the
+    unit key for unit defaults)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["settings", "acknowledge", "pause_audio"]
+    bed_id: BedId | None = None
+    unit: str | None = Field(None, max_length=64)
+    user: str = Field(min_length=1, max_length=128)
+    time_ns: int = Field(default_factory=now_ns)
+    alert_id: str | None = Field(None, description="the alarm acknowledged (null: every active alarm of the bed)")
+    old: dict[str, Any] | None = Field(None, description="settings before the change (null: defaults in force)")
+    new: dict[str, Any] | None = Field(None, description="settings after the change / the action")
 
 
 # ---------------------------------------------------------------------------------------------- codecs
@@ -411,4 +509,6 @@ RECORDS: dict[str, type[_Record]] = {
     "vitals": Vitals,
     "alert-action": AlertAction,
     "deadletter": DeadLetter,
+    "bed-settings": BedSettings,
+    "audit": AuditRecord,
 }

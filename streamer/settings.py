@@ -97,6 +97,7 @@ class KafkaSettings(BaseSettings):
 class TopicSpec(BaseModel):
     name: str
     partitions: int = Field(ge=1)
+    configs: dict[str, str] = Field(default_factory=dict, description="topic configs, e.g. cleanup.policy")
 
 
 class TopicSettings(BaseSettings):
@@ -113,12 +114,17 @@ class TopicSettings(BaseSettings):
     vitals: str = "ecg.vitals.v1"
     actions: str = "ecg.alert-actions.v1"
     deadletter: str = "ecg.deadletter.v1"
+    bed_settings: str = "ecg.bed-settings.v1"
+    audit: str = "ecg.audit.v1"
     bed_partitions: int = Field(8, ge=1, description="partitions of every bed-keyed topic")
 
     def specs(self) -> list[TopicSpec]:
         bed_keyed = [self.waveform, self.alerts, self.vitals, self.actions]
+        compacted = {"cleanup.policy": "compact"}  # the latest settings per bed are what is in force
         return [TopicSpec(name=n, partitions=self.bed_partitions) for n in bed_keyed] + [
-            TopicSpec(name=self.deadletter, partitions=1)
+            TopicSpec(name=self.bed_settings, partitions=self.bed_partitions, configs=compacted),
+            TopicSpec(name=self.audit, partitions=self.bed_partitions),
+            TopicSpec(name=self.deadletter, partitions=1),
         ]
 
 

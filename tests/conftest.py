@@ -63,6 +63,8 @@ def topics(broker: DevBroker, kafka: KafkaSettings) -> TopicSettings:
         vitals=f"t-{suffix}.vitals",
         actions=f"t-{suffix}.actions",
         deadletter=f"t-{suffix}.deadletter",
+        bed_settings=f"t-{suffix}.bed-settings",
+        audit=f"t-{suffix}.audit",
         bed_partitions=4,
     )
     asyncio.run(create_topics(kafka, fresh.specs()))

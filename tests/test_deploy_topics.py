@@ -17,14 +17,17 @@ pytestmark = pytest.mark.broker
 
 def _fresh(partitions: int) -> TopicSettings:
     suffix = uuid.uuid4().hex[:8]
-    names = {k: f"job-{suffix}.{k}" for k in ("waveform", "alerts", "vitals", "actions", "deadletter")}
+    kinds = ("waveform", "alerts", "vitals", "actions", "deadletter", "bed_settings", "audit")
+    names = {k: f"job-{suffix}.{k}" for k in kinds}
     return TopicSettings(**names, bed_partitions=partitions)
 
 
 def test_job_creates_then_finds_topics(broker: DevBroker) -> None:
     kafka, topics = broker.kafka_settings(), _fresh(3)
     first = asyncio.run(ensure_topics(kafka, topics.specs(), ReplicationPolicy()))
-    assert set(first.values()) == {"created"} and len(first) == 5
+    assert set(first.values()) == {"created"} and len(first) == 7
+    (settings,) = [s for s in topics.specs() if s.name == topics.bed_settings]
+    assert settings.configs == {"cleanup.policy": "compact"}  # the latest record per bed is what is in force
     again = asyncio.run(ensure_topics(kafka, topics.specs(), ReplicationPolicy()))
     assert set(again.values()) == {"exists"}
 

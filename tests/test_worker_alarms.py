@@ -62,7 +62,8 @@ def scenario_alerts(broker: DevBroker, tmp_path_factory: pytest.TempPathFactory)
         )
     kafka = broker.kafka_settings()
     suffix = uuid.uuid4().hex[:8]
-    topics = TopicSettings(**{n: f"s-{suffix}.{n}" for n in ("waveform", "alerts", "vitals", "actions", "deadletter")})
+    kinds = ("waveform", "alerts", "vitals", "actions", "deadletter", "bed_settings", "audit")
+    topics = TopicSettings(**{n: f"s-{suffix}.{n}" for n in kinds})
     asyncio.run(create_topics(kafka, topics.specs()))
     log = tmp_path_factory.mktemp("scenarios") / "worker.log"
     with WorkerProcess(kafka, topics, LETHAL_BUNDLE, log, group=f"g-{suffix}"):

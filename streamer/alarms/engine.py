@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.config import InputSpec
+from streamer.alarms.bed_settings import SettingsBook
 from streamer.alarms.config import AlarmSettings, HrLimits
 from streamer.alarms.evaluate import Labels, Reading, Verdict, evaluate
 from streamer.alarms.records import Alarm, alert_record, vitals_record
@@ -48,6 +49,7 @@ class _Ctx:
     at_ns: int | None = None
     detail: str = ""
     scores: dict[str, float] = field(default_factory=dict)
+    onset_s: dict[str, float] = field(default_factory=dict)  # the bed's persistence overrides
 
     @property
     def time_ns(self) -> int:
@@ -91,12 +93,15 @@ class AlarmEngine:
         thresholds: Mapping[str, float] | None = None,
         labels: Labels | None = None,
         model_version: str = "",
+        book: SettingsBook | None = None,
     ) -> None:
+        """``book``: the per-bed settings from the central station (HR limits, conditions off, persistence)."""
         self.spec = spec
         self.settings = settings or AlarmSettings()
         self.thresholds = dict(thresholds or {})
         self.labels = labels or Labels()
         self.model_version = model_version
+        self.book = book if book is not None else SettingsBook(self.settings.hr_limits)
         self._beds: dict[str, _Bed] = {}
 
     # ----------------------------------------------------------------------------------------- inputs
@@ -124,21 +129,25 @@ class AlarmEngine:
         picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
         bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
         stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns, bed.rates_from_ns)
+        chosen = self.book.for_bed(bed.bed_id, bed.unit)
         reading = evaluate(
             outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
-            limits=bed.hr_limits or self.settings.hr_limits, window_s=self.spec.window_s,
+            limits=bed.hr_limits or chosen.limits, window_s=self.spec.window_s,
         )  # fmt: skip
-        ctx = _Ctx(window, reading, wall_ns)
+        ctx = _Ctx(window, reading, wall_ns, onset_s=chosen.onset_s)
         alerts: list[Alert] = []
         for condition in RHYTHM_CONDITIONS:
-            if reading.analysable:  # poor quality: rhythm streaks neither advance nor reset
+            if condition in chosen.disabled:  # switched off for this bed: never raised, an active one ends now
+                alerts += self._switched_off(bed, condition, ctx)
+            elif reading.analysable:  # poor quality: rhythm streaks neither advance nor reset
                 alerts += self._step(bed, condition, reading.verdicts[condition], ctx)
         if not reading.analysable or reading.verdicts["asystole"].state == "on":
             bed.rates_from_ns = window.window_end_ns  # beats on either side make no RR interval
         alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
         for condition in ("signal_lost", "leads_off"):  # a window means signal and leads are back
             alerts += self._step(bed, condition, Verdict("off"), ctx)
-        return WindowResult(alerts, vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version))
+        vitals = vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version)
+        return WindowResult(alerts, vitals.model_copy(update={"settings": chosen.echo}))
 
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->
@@ -248,7 +257,7 @@ class AlarmEngine:
             if bed.on_streak.get(condition, 0) == 0:
                 bed.first_on_ns[condition] = ctx.time_ns
             bed.on_streak[condition] = bed.on_streak.get(condition, 0) + 1
-            if bed.on_streak[condition] >= self._windows(cfg.onset_s):
+            if bed.on_streak[condition] >= self._windows(ctx.onset_s.get(condition, cfg.onset_s)):
                 return self._raise(bed, condition, bed.first_on_ns[condition], verdict.scores, ctx)
             return []
         bed.on_streak[condition] = 0
@@ -259,6 +268,17 @@ class AlarmEngine:
         if bed.off_streak[condition] >= self._windows(cfg.clear_s):
             return self._end(bed, condition, ctx)
         return []
+
+    def _switched_off(self, bed: _Bed, condition: str, ctx: _Ctx) -> list[Alert]:
+        bed.on_streak[condition] = bed.off_streak[condition] = 0
+        alarm = bed.active.get(condition)
+        if alarm is None:
+            return []
+        detail, ctx.detail = ctx.detail, "switched off at the central station"
+        try:
+            return self._clear(bed, alarm, ctx)
+        finally:
+            ctx.detail = detail
 
     def _raise(self, bed: _Bed, condition: str, onset_ns: int, scores: dict[str, float], ctx: _Ctx) -> list[Alert]:
         if condition in bed.active:

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "schema",
         help="print the JSON Schemas of the topic contract v1",
         description="Print the JSON Schema of each record on the topics (waveform, alert, vitals, "
-        "alert-action, deadletter), as one JSON object keyed by record name.",
+        "alert-action, deadletter, bed-settings, audit), as one JSON object keyed by record name.",
         epilog="examples:\n  enecg schema\n  enecg schema waveform > waveform.schema.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

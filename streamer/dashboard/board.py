@@ -87,6 +87,7 @@ class BedState:
                 "rhythm": top_rhythm(v.rhythm),
                 "quality": v.quality,
                 "window_end_ms": v.window_end_ns // 1_000_000,
+                "settings": None if v.settings is None else v.settings.model_dump(mode="json", exclude_none=True),
             },
             "vitals_received_ms": self.vitals_received_ms,
             "alarms": [al.view() for al in alarms],

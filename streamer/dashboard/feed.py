@@ -4,6 +4,9 @@ No consumer group: the dashboard is a viewer, so it assigns itself every partiti
 - Alerts are read from the beginning to rebuild the current alarm state. "Caught up" is judged from
   fetches (each partition's fetch-reported high watermark reached, or no alert arrived for `idle_s`),
   never from ListOffsets: Tansu's end offsets are wrong (KAFKA-BROKER-NOTES.md, defect 1).
+- Vitals, actions, bed settings and audit records are also read from the beginning, by a third consumer, into
+  the look-back stores (trends, alarm review, settings in force, audit: `history.py`); only the board's live
+  view of vitals, waveform and actions starts at the end.
 - Vitals, waveform and actions start at the end: they are live views. An end offset that comes out too
   small only replays a few old records, which the board orders by time and ignores.
 On any Kafka error the session is torn down and restarted after a bounded, growing backoff; the alert
@@ -24,12 +27,25 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk, decode_record, decode_waveform, encode
+from streamer.alarms.bed_settings import SettingsBook
+from streamer.contract import (
+    Alert,
+    AlertAction,
+    AuditRecord,
+    BedSettings,
+    Vitals,
+    WaveformChunk,
+    decode_record,
+    decode_waveform,
+    encode,
+)
 from streamer.dashboard.board import BedState, Board
+from streamer.dashboard.history import AlarmLog, AuditLog, TrendStore
 from streamer.dashboard.hub import Hub
 from streamer.dashboard.logfmt import log_event
 from streamer.dashboard.settings import DashboardSettings
 from streamer.dashboard.strip import strip_event
+from streamer.kafka_io import caught_up
 from streamer.settings import KafkaSettings, TopicSettings
 
 log = logging.getLogger(__name__)
@@ -64,7 +80,13 @@ class Feed:
         self.probe_s = probe_s
         self.caught_up = False
         self.connected = False
+        self.records_caught_up = False  # the look-back stores hold every record written before they were read
+        self.trends = TrendStore(settings.history_hours * 3600)
+        self.alarm_log = AlarmLog(settings.history_hours * 3600)
+        self.audit = AuditLog(settings.history_hours * 3600)
+        self.book = SettingsBook()
         self._alert_positions: dict[TopicPartition, int] = {}
+        self._record_positions: dict[TopicPartition, int] = {}
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
         self.counts = {"alerts": 0, "vitals": 0, "chunks": 0, "actions": 0, "undecodable": 0}
@@ -106,9 +128,18 @@ class Feed:
     async def _session(self) -> None:
         alerts = AIOKafkaConsumer(**self._consumer_kwargs("earliest"))
         live = AIOKafkaConsumer(**self._consumer_kwargs("latest"))
+        looking_back = AIOKafkaConsumer(**self._consumer_kwargs("earliest"))
         try:
             await alerts.start()
             await live.start()
+            await looking_back.start()
+            t = self.topics
+            record_parts = await _assign(looking_back, [t.vitals, t.actions, t.bed_settings, t.audit])
+            for tp in record_parts:
+                if tp in self._record_positions:
+                    looking_back.seek(tp, self._record_positions[tp])
+                else:
+                    await looking_back.seek_to_beginning(tp)
             alert_parts = await _assign(alerts, [self.topics.alerts])
             live_parts = await _assign(live, [self.topics.vitals, self.topics.waveform, self.topics.actions])
             for tp in alert_parts:
@@ -122,12 +153,13 @@ class Feed:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_alerts(alerts, alert_parts))
                 group.create_task(self._consume(live, self._on_live))
+                group.create_task(self._consume_records(looking_back, record_parts))
                 group.create_task(self._probe(live))
         except* (KafkaError, OSError, TopicMissing) as errors:
             self._set_status(connected=False)  # now: stopping the consumers below can take a while
             raise errors.exceptions[0] from None
         finally:
-            for consumer in (alerts, live):
+            for consumer in (alerts, live, looking_back):
                 await _stop(consumer, self.send_timeout_s)
 
     def _consumer_kwargs(self, reset: str) -> dict[str, Any]:
@@ -161,6 +193,33 @@ class Feed:
                 log_event(log, logging.INFO, "alerts_caught_up", beds=len(self.board.beds))
                 self.hub.publish("resync", {}, every_unit=True)
 
+    async def _consume_records(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
+        """Vitals, actions, settings and audit records, oldest first, into the look-back stores."""
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            now_ms = time.time_ns() // 1_000_000
+            for tp, records in batches.items():
+                for record in records:
+                    self._on_record(record, now_ms)
+                self._record_positions[tp] = records[-1].offset + 1
+            if not self.records_caught_up and await caught_up(consumer, parts):
+                self.records_caught_up = True
+                log_event(log, logging.INFO, "records_caught_up", settings=len(self.book))
+
+    def _on_record(self, record: ConsumerRecord, now_ms: int) -> None:
+        t = self.topics
+        if record.topic == t.vitals:
+            if (vitals := self._decode(record, Vitals)) is not None:
+                self.trends.add(vitals, now_ms)
+        elif record.topic == t.actions:
+            if (action := self._decode(record, AlertAction)) is not None:
+                self.alarm_log.add_action(action)
+        elif record.topic == t.bed_settings:
+            if (settings := self._decode(record, BedSettings)) is not None:  # the workers dead-letter bad ones
+                self.book.apply(settings)
+        elif record.topic == t.audit and (audit := self._decode(record, AuditRecord)) is not None:
+            self.audit.add(audit)
+
     async def _consume(self, consumer: AIOKafkaConsumer, handle: Callable[[ConsumerRecord], None]) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -173,6 +232,7 @@ class Feed:
         if alert is None:
             return
         self.counts["alerts"] += 1
+        self.alarm_log.add_alert(alert)
         self._push(self.board.apply_alert(alert), live=self.caught_up)
 
     def _on_live(self, record: ConsumerRecord) -> None:
@@ -218,18 +278,29 @@ class Feed:
 
     # ------------------------------------------------------------------------------------------ produce
 
-    async def publish_action(self, action: AlertAction) -> None:
-        """Writes the action keyed by bed and reflects it on the board; raises `ActionNotPublished`."""
+    async def publish(self, *writes: tuple[str, str, AlertAction | BedSettings | AuditRecord]) -> None:
+        """Writes (topic, key, record) together and waits for the broker's acks; raises `ActionNotPublished`."""
         try:
             producer = await self._ensure_producer()
-            await asyncio.wait_for(
-                producer.send_and_wait(self.topics.actions, encode(action), key=action.bed_id.encode()),
-                self.send_timeout_s,
-            )
+
+            async def send_all() -> None:
+                sends = [await producer.send(topic, encode(rec), key=key.encode()) for topic, key, rec in writes]
+                await asyncio.gather(*sends)
+
+            await asyncio.wait_for(send_all(), self.send_timeout_s)
         except (KafkaError, OSError, TimeoutError) as error:
             await self._drop_producer()
-            log_event(log, logging.ERROR, "action_not_published", bed=action.bed_id, error=type(error).__name__)
-            raise ActionNotPublished(f"could not publish to {self.topics.actions}: {type(error).__name__}") from None
+            topics = ", ".join(topic for topic, _, _ in writes)
+            log_event(log, logging.ERROR, "not_published", topics=topics, error=type(error).__name__)
+            raise ActionNotPublished(f"could not publish to {topics}: {type(error).__name__}") from None
+
+    async def publish_action(self, action: AlertAction, audit: AuditRecord | None = None) -> None:
+        """Writes the action (and its audit record) keyed by bed and reflects it on the board; raises
+        `ActionNotPublished`."""
+        writes: list[tuple[str, str, Any]] = [(self.topics.actions, action.bed_id, action)]
+        if audit is not None:
+            writes.append((self.topics.audit, action.bed_id, audit))
+        await self.publish(*writes)
         log_event(
             log, logging.INFO, "action_published", bed=action.bed_id, alert_id=action.alert_id or "*",
             action=action.action, user=action.user,

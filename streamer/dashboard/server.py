@@ -9,6 +9,7 @@ Routes (all but /healthz need authentication, see `auth`):
   POST /api/actions      {"bed_id", "alert_id"?, "action": "acknowledge"|"pause_audio", "user"?} -> 202; 400 bad
                          body or blank user, 403 other origin, 404 unknown bed or alert, 409 alert already ended
   GET  /healthz          {"kafka", "ready"}; no data, no authentication
+  /api/settings, /api/trend, /api/review, /api/audit: see `station`
 Every response carries CSP, X-Frame-Options DENY, nosniff, no-referrer, and a Server header without versions.
 """
 
@@ -26,22 +27,18 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from streamer.contract import AlertAction, BedId
-from streamer.dashboard import auth
+from streamer.contract import AlertAction, AuditRecord, BedId
+from streamer.dashboard import auth, station
 from streamer.dashboard.board import BedState, Board
 from streamer.dashboard.feed import ActionNotPublished, Feed
 from streamer.dashboard.hub import Hub
+from streamer.dashboard.keys import BOARD, FEED, HUB, IDENTITY, SETTINGS
 from streamer.dashboard.logfmt import log_event
 from streamer.dashboard.settings import DashboardSettings
 from streamer.settings import KafkaSettings, TopicSettings
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("streamer.dashboard") / "static"
-SETTINGS = web.AppKey("settings", DashboardSettings)
-BOARD = web.AppKey("board", Board)
-HUB = web.AppKey("hub", Hub)
-FEED = web.AppKey("feed", Feed)
-IDENTITY = web.RequestKey("identity", str)
 PUBLIC = frozenset({"/healthz"})
 
 
@@ -76,6 +73,7 @@ def create_app(settings: DashboardSettings, kafka: KafkaSettings, topics: TopicS
     app.router.add_get("/api/snapshot", _snapshot)
     app.router.add_post("/api/actions", _action)
     app.router.add_get("/healthz", _health)
+    station.register(app)  # settings, trends, alarm review, audit
     app.on_shutdown.append(_close_streams)  # before aiohttp waits for open handlers: SSE ones never end alone
     app.cleanup_ctx.append(_run_feed)
     return app
@@ -252,11 +250,21 @@ async def _action(request: web.Request) -> web.Response:
         user=user,
         pause_s=app[SETTINGS].pause_audio_s if body.action == "pause_audio" else None,
     )
+    audit = AuditRecord(
+        kind=body.action, bed_id=body.bed_id, unit=bed.unit, user=user, time_ns=action.time_ns,
+        alert_id=body.alert_id, old=_alarm_states(bed, body.alert_id),
+        new={"action": body.action, **({"pause_s": action.pause_s} if action.pause_s else {})},
+    )  # fmt: skip
     try:
-        await app[FEED].publish_action(action)
+        await app[FEED].publish_action(action, audit)
     except ActionNotPublished as error:
         return web.json_response({"error": f"{error}; the action was NOT recorded, try again"}, status=503)
     return web.json_response(json.loads(action.model_dump_json(exclude_none=True)), status=202)
+
+
+def _alarm_states(bed: BedState, alert_id: str | None) -> dict[str, str]:
+    """What the acknowledge acted on: alert_id -> its state then (one alarm, or every active one of the bed)."""
+    return {a: al.alert.state.value for a, al in bed.alarms.items() if alert_id in (None, a)}
 
 
 def _own_origin(request: web.Request) -> str:

@@ -33,6 +33,7 @@ class DashboardSettings(BaseSettings):
     strip_leads: tuple[str, ...] = Field(("II", "MLII"), description="preferred strip leads, first found wins")
     pause_audio_s: float = Field(120.0, gt=0, le=600, description="audio pause a button press asks for")
     heartbeat_s: float = Field(5.0, gt=0, description="SSE keep-alive period (the page's liveness check)")
+    history_hours: float = Field(8.0, gt=0, le=72, description="trends, alarm review and audit look back this far")
     client_queue: int = Field(2000, ge=10, description="events buffered per browser before it is dropped")
 
     @model_validator(mode="after")

@@ -57,6 +57,7 @@ class AlarmStage:
             spec, beat_settings(thresholds, settings), thresholds=label_thresholds(thresholds),
             model_version=model_version,
         )  # fmt: skip
+        self.book = self.engine.book  # the central station's per-bed settings (fed by the worker's edge)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, settings: AlarmSettings | None = None) -> Self:

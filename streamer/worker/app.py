@@ -7,6 +7,7 @@
         ▼ flush at max batch or max delay                         (task `infer`)
     runtime.predict in a thread → alarm engine per bed → ledger ──► alerts topic, vitals topic (key = bed)
     actions topic ──► alarm engine (acknowledge / pause audio)   (agent `actions`)
+    bed-settings topic (compacted, all partitions) ──► settings book the engine reads per window  (task `settings`)
     partitions revoked → drop those beds' state; assigned → rebuild them from the input (see delivery.py)
 
 Settings for the Tansu dev broker (short session, heartbeat, fetch wait) apply only when
@@ -30,6 +31,7 @@ from aiokafka import TopicPartition
 from streamer.contract import AlertAction, DeadLetter, decode_record, decode_waveform, encode
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
+from streamer.worker.bed_settings import SettingsFollower
 from streamer.worker.config import WorkerConfig
 from streamer.worker.core import Batch, Core, Outcome
 from streamer.worker.delivery import AckTracker, Ledger, committed_offsets, read_alerts, read_back
@@ -109,6 +111,16 @@ def create_app(
             letter.offset,
             letter.reason,
         )
+
+    async def settings_dead_letter(letter: DeadLetter) -> None:
+        await (await deadletter.send(key=letter.original_key, value=encode(letter)))
+        metrics.dead_letters.inc()
+
+    held: set[TopicPartition] = set()  # input partitions whose beds' state this worker keeps
+    follower = SettingsFollower(
+        kafka, topics.bed_settings, core.alarms.book, settings_dead_letter,
+        lambda partition: any(tp.partition == partition for tp in held),
+    )  # fmt: skip
 
     async def dead_letter_event(event: faust.EventT, reason: str, bed_id: str | None = None) -> None:
         """An input the worker could not handle, as it arrived (bounded), with its origin and why."""
@@ -248,9 +260,15 @@ def create_app(
             if core.holds(action.bed_id):
                 await publish_and_wait(Outcome(alerts=core.act(action)))
 
-    # ------------------------------------------------------------------------------ partition changes
+    @app.task
+    async def follow_settings() -> None:
+        """Follows the bed-settings topic once the first assignment has read it whole."""
+        try:
+            await follower.follow()
+        finally:
+            await follower.stop()
 
-    held: set[TopicPartition] = set()  # input partitions whose beds' state this worker keeps
+    # ------------------------------------------------------------------------------ partition changes
 
     async def on_assigned(assigned: set) -> None:
         """Kafka's eager rebalance revokes every partition and then assigns anew: beds of partitions assigned
@@ -267,6 +285,7 @@ def create_app(
             log.info("partitions assigned new=[] kept=%s", sorted(tp.partition for tp in now_held))
             return
         started = time.monotonic()
+        await follower.catch_up()  # before any window of the new beds is judged
         published = await read_alerts(kafka, topics.alerts, config.alerts_lookback)
         for alert in published:
             ledger.record(alert)
@@ -282,10 +301,11 @@ def create_app(
             metrics.rebuilt_chunks.inc()
         wake.set()
         log.info(
-            "partitions assigned new=%s committed=%d replayed_chunks=%d in %.2f s",
+            "partitions assigned new=%s committed=%d replayed_chunks=%d bed_settings=%d in %.2f s",
             sorted(tp.partition for tp in new),
             len(committed),
             len(replayed),
+            len(core.alarms.book),
             time.monotonic() - started,
         )
 

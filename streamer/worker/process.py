@@ -38,7 +38,7 @@ class WorkerProcess:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ, ENECG_KAFKA_BOOTSTRAP_SERVERS=self.kafka.bootstrap_servers)
         env["ENECG_KAFKA_DEV_BROKER"] = "true" if self.kafka.dev_broker else "false"
-        for name in ("waveform", "alerts", "vitals", "actions", "deadletter"):
+        for name in ("waveform", "alerts", "vitals", "actions", "deadletter", "bed_settings", "audit"):
             env[f"ENECG_TOPIC_{name.upper()}"] = getattr(self.topics, name)
         env["ENECG_TOPIC_BED_PARTITIONS"] = str(self.topics.bed_partitions)
         return env

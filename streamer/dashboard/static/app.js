@@ -85,6 +85,7 @@ function tileFor(bedId) {
   el.dataset.bed = bedId;
   $(".bed", el).textContent = bedId;
   $(".pause", el).addEventListener("click", () => act(bedId, null, "pause_audio"));
+  $(".details", el).addEventListener("click", () => window.openBedView(bedId));
   tile = { el, strip: new Strip($(".strip", el)) };
   state.tiles.set(bedId, tile);
   const grid = $("#grid");
@@ -109,6 +110,12 @@ function renderTile(tile, bed) {
   const q = $(".quality", el);
   q.dataset.q = v ? v.quality : "";
   q.textContent = v ? `signal ${v.quality}` : "";
+  const s = v && v.settings;
+  const limits = $(".limits", el);
+  limits.dataset.source = s ? s.source : "";
+  limits.textContent = s ? `limits ${Math.round(s.hr_low_bpm)}\u2013${Math.round(s.hr_high_bpm)}` +
+    (s.disabled && s.disabled.length ? ` \u00b7 off: ${s.disabled.map(label).join(", ")}` : "") : "";
+  if (window.onBedUpdate) window.onBedUpdate(bed);
 
   const alarms = sortedAlarms(bed);
   const top = alarms[0];
@@ -234,16 +241,23 @@ function renderConn() {
 
 // ---------------------------------------------------------------------------------------------- actions
 
-async function act(bedId, alertId, action, button) {
+function actingUser() {
+  // The acting nurse's name (required with the shared station token); null after prompting for it.
   const userInput = $("#user");
   const user = userInput.value.trim();
   if (state.needsUserName && !user) {
     $("#who").classList.add("missing");
     userInput.focus();
-    return;
+    return null;
   }
   $("#who").classList.remove("missing");
   localStorage.setItem("enecg.user", user);
+  return user;
+}
+
+async function act(bedId, alertId, action, button) {
+  const user = actingUser();
+  if (user === null) return;
   if (button) button.disabled = true;
   try {
     const response = await fetch("/api/actions", {
@@ -395,6 +409,11 @@ function everySecond() {
     for (const meta of el.querySelectorAll(".alarm .meta")) meta.textContent = onsetText(Number(meta.dataset.onset));
   }
 }
+
+// for bedview.js (a separate script: the page has no build step)
+window.actingUser = actingUser;
+window.bedUnit = (bedId) => (state.beds.get(bedId) || {}).unit;
+window.bedSettings = (bedId) => { const b = state.beds.get(bedId); return b && b.vitals ? b.vitals.settings : null; };
 
 function init() {
   $("#user").value = localStorage.getItem("enecg.user") || "";
