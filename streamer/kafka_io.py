@@ -61,7 +61,7 @@ async def tail(
     consumer = make_consumer(settings)
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         started_ms = time.time_ns() // 1_000_000
         if from_beginning:
@@ -94,7 +94,7 @@ async def caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
     return True
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 5.0) -> list[TopicPartition]:
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 5.0) -> list[TopicPartition]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         numbers = consumer.partitions_for_topic(topic)

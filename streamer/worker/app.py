@@ -40,6 +40,7 @@ from streamer.worker.transport import App
 log = logging.getLogger("streamer.worker")
 TICK_S = 0.5  # timer work (stalled beds, held chunks) at least this often
 MAX_BATCHES_IN_FLIGHT = 8  # batches whose outputs may await the broker's ack while the next one runs
+SETTINGS_CATCH_UP_S = 10.0  # the bed-settings topic read on assignment, at most this long
 YIELD_EVERY = 64  # input messages handled between yields to the event loop (the flush loop runs in it)
 
 
@@ -285,7 +286,10 @@ def create_app(
             log.info("partitions assigned new=[] kept=%s", sorted(tp.partition for tp in now_held))
             return
         started = time.monotonic()
-        await follower.catch_up()  # before any window of the new beds is judged
+        try:
+            await follower.catch_up(SETTINGS_CATCH_UP_S)  # before any window of the new beds is judged
+        except Exception as error:  # never blind a bed over its settings: judge it by those in force
+            log.error("bed settings not read before serving (%s): defaults in force until they are", error)
         published = await read_alerts(kafka, topics.alerts, config.alerts_lookback)
         for alert in published:
             ledger.record(alert)

@@ -6,7 +6,9 @@ watermark that fetches report (never ListOffsets: Tansu's end offsets are wrong,
 and is awaited on every assignment before the replay that rebuilds beds, so a restarted or rebalanced worker
 judges its first windows by the settings in force. A record that is not valid settings never reaches the book:
 the worker holding that partition number of the waveform topic writes it to the dead-letter topic, with the
-reason (again after its restart: at least once), and every bed keeps the settings it had.
+reason (again after its restart: at least once), and every bed keeps the settings it had. A settings topic that
+cannot be read (missing, broker trouble) never stops monitoring: the beds are judged by the settings in force
+(unit and engine defaults at first), the error is logged, and the follower retries until it has read the topic.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streamer.alarms.bed_settings import SettingsBook
 from streamer.contract import BedSettings, DeadLetter, decode_record
-from streamer.kafka_io import _partitions, caught_up, make_consumer
+from streamer.kafka_io import caught_up, make_consumer, topic_partitions
 from streamer.settings import KafkaSettings
 
 log = logging.getLogger("streamer.worker.settings")
+RETRY_S = 2.0  # between attempts to read a settings topic that could not be read
 
 
 class SettingsFollower:
@@ -51,7 +54,7 @@ class SettingsFollower:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout_s
             if not self._parts:
-                self._parts = await _partitions(self._consumer, self.topic)
+                self._parts = await topic_partitions(self._consumer, self.topic)
                 self._consumer.assign(self._parts)
                 await self._consumer.seek_to_beginning(*self._parts)
             while not await caught_up(self._consumer, self._parts):
@@ -62,17 +65,19 @@ class SettingsFollower:
             return applied
 
     async def follow(self) -> None:
-        """Applies new records as they come (after the first catch-up); never raises but on cancellation."""
-        await self.ready.wait()
+        """Applies new records as they come, reading the topic whole first where no catch-up has yet; never
+        raises but on cancellation."""
         while True:
             try:
+                if not self.ready.is_set():
+                    await self.catch_up()
                 async with self._lock:
                     await self._poll(200)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a broker hiccup: the settings in force stay, the next poll retries
-                log.exception("reading %s failed; retrying", self.topic)
-                await asyncio.sleep(1.0)
+            except Exception as error:  # the settings in force stay; the next attempt retries
+                log.error("reading %s failed (%s); beds keep the settings in force; retrying", self.topic, error)
+                await asyncio.sleep(RETRY_S)
             await asyncio.sleep(0)
 
     async def stop(self) -> None:
