@@ -54,6 +54,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 HEALTHY = ("healthy-001", "healthy-002")
 POISON, DUAL = "poison-001", "dual-001"  # a future-dated chunk; a second monitor
+STREAMING = (*HEALTHY, POISON, DUAL)
 CHUNK_S = 0.25
 SESSION_TIMEOUT_S = 6.0  # the worker's session on the dev broker (streamer.worker.app.faust_settings)
 JOIN_S = SESSION_TIMEOUT_S + 4.0  # margin: both workers share 2 loaded cores with the broker and the test
@@ -179,9 +180,9 @@ def assert_beds_monitored(ward: Ward, beds: tuple[str, ...], since_s: float, unt
     gaps = {bed: round(max_vitals_gap(vitals, bed, since_s, until_s), 2) for bed in beds}
     bound = vitals_gap_bound(ward.hop_s)
     assert max(gaps.values()) <= bound, f"vitals paused {gaps} s (bound {bound:g} s)"
-    false = [(a.bed_id, a.condition) for t, a in alerts if a.bed_id in beds and a.priority.value == "technical"
-             and since_s <= t <= until_s and a.state.value == "raised"]  # fmt: skip
-    assert not false, f"technical alarms on healthy beds: {false}"
+    false = [(a.bed_id, a.condition, round(t - since_s, 1)) for t, a in alerts if a.bed_id in beds
+             and a.priority.value == "technical" and since_s <= t <= until_s and a.state.value == "raised"]  # fmt: skip
+    assert not false, f"technical alarms on healthy beds (s after the start): {false}; vitals gaps {gaps}"
     return gaps
 
 
@@ -220,11 +221,19 @@ def log_time(line: str) -> float:
     return datetime.strptime(stamp[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def second_worker_joins(ward: Ward, name: str) -> float:
-    """A second worker started now joins the group and takes partitions; the first keeps the rest. Returns
-    the seconds from its join request to its assignment; it then leaves and the first takes all back."""
+@dataclass(frozen=True)
+class Join:
+    join_s: float  # the second worker's join request -> its first assignment
+    handover_gap_s: float  # the streaming beds' longest vitals pause over the join and the leave (rebalances)
+
+
+def second_worker_joins(ward: Ward, name: str) -> Join:
+    """A second worker started now joins the group and takes partitions while the first keeps the rest; it then
+    leaves, the first takes every partition back, and every streaming bed has vitals again (the next test's
+    bounds start from there: a rebalance pauses the beds that move, which is not what the tests measure)."""
     second = WorkerProcess(ward.kafka, ward.topics, ward.bundle, ward.logs / f"second-{name}.log", group=ward.group)
     everything = set(range(ward.topics.bed_partitions))
+    started_s = time.time()
     try:
         second.start(timeout_s=90)  # waits for its first assignment
         text = second.log_text()
@@ -247,7 +256,17 @@ def second_worker_joins(ward: Ward, name: str) -> float:
     assert assignments(ward.first.log_text()) == everything, "the first worker did not take the partitions back"
     join_s = assigned - asked
     assert join_s <= JOIN_S, f"second worker assigned {join_s:.1f} s after asking to join (bound {JOIN_S:g} s)"
-    return join_s
+    back_s = time.time()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        vitals = ward.outputs()[0]
+        if all(any(v.bed_id == bed and t > back_s for t, v in vitals) for bed in STREAMING):
+            break
+        time.sleep(1.0)
+    else:
+        raise AssertionError("beds without vitals 30 s after the first worker took every partition back")
+    gap = max(max_vitals_gap(vitals, bed, started_s, time.time()) for bed in STREAMING)
+    return Join(round(join_s, 1), round(gap, 1))
 
 
 def assert_bounded_letter(letter: DeadLetter, raw: bytes, bed: str | None) -> None:
@@ -280,8 +299,8 @@ def test_950kb_float_chunk_with_one_nan_is_dead_lettered_bounded(ward: Ward) -> 
     time.sleep(max(0.0, sent_s + OBSERVE_S - time.time()))
     gaps = assert_beds_monitored(ward, HEALTHY, sent_s - 1, sent_s + OBSERVE_S)
     assert ward.first.alive
-    join_s = second_worker_joins(ward, "nan")
-    print(f"\nNaN chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}; second worker joined in {join_s:.1f} s")
+    join = second_worker_joins(ward, "nan")
+    print(f"\nNaN chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}; {join}")
 
 
 def test_flood_of_junk_is_all_dead_lettered_while_healthy_beds_keep_their_vitals(ward: Ward) -> None:
@@ -293,13 +312,10 @@ def test_flood_of_junk_is_all_dead_lettered_while_healthy_beds_keep_their_vitals
     all_in_s = max(t for t, _ in letters.values()) - started_s
     assert all(letter.reason for _, letter in letters.values())
     time.sleep(max(0.0, started_s + max(OBSERVE_S, all_in_s + 2 * ward.hop_s) - time.time()))
-    gaps = assert_beds_monitored(ward, HEALTHY + (POISON, DUAL), started_s, time.time())
+    gaps = assert_beds_monitored(ward, STREAMING, started_s, time.time())
     assert ward.first.alive
-    join_s = second_worker_joins(ward, "junk")
-    print(
-        f"\n{JUNK:,} junk: all dead-lettered in {all_in_s:.1f} s; vitals gaps {gaps}; "
-        f"second worker joined in {join_s:.1f} s"
-    )
+    join = second_worker_joins(ward, "junk")
+    print(f"\n{JUNK:,} junk: all dead-lettered in {all_in_s:.1f} s; vitals gaps {gaps}; {join}")
 
 
 def test_future_dated_chunks_and_a_second_monitor_never_blind_a_bed(ward: Ward) -> None:
@@ -345,11 +361,11 @@ def test_future_dated_chunks_and_a_second_monitor_never_blind_a_bed(ward: Ward) 
     ]
     assert not lost, f"the beds' own monitors went on, yet signal_lost: {lost}"
     gaps = assert_beds_monitored(ward, HEALTHY, sent_s - 1, sent_s + OBSERVE_S)
-    join_s = second_worker_joins(ward, "future")
+    join = second_worker_joins(ward, "future")
     print(
         f"\nfuture-dated: poison gap {poison_gap:.1f} s, dual gap {dual_gap:.1f} s, "
         f"second_monitor after {alarm_s:.1f} s;"
-        f" healthy {gaps}; second worker joined in {join_s:.1f} s"
+        f" healthy {gaps}; {join}"
     )
 
 
@@ -370,10 +386,8 @@ def test_binary_chunk_of_hours_is_refused_and_other_beds_go_on(ward: Ward) -> No
     assert_bounded_letter(letter, raw, "long-bed")
     alarm_s = technical_alarm_after(ward, "long-bed", "signal_lost", sent_s)
     time.sleep(max(0.0, sent_s + OBSERVE_S - time.time()))
-    gaps = assert_beds_monitored(ward, HEALTHY + (POISON, DUAL), sent_s - 1, sent_s + OBSERVE_S)
+    gaps = assert_beds_monitored(ward, STREAMING, sent_s - 1, sent_s + OBSERVE_S)
     _, alerts, _ = ward.outputs()
     assert not [a for _, a in alerts if a.bed_id == "long-bed" and a.priority.value != "technical"]
-    join_s = second_worker_joins(ward, "long")
-    print(
-        f"\n2.9 h chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}; second worker joined in {join_s:.1f} s"
-    )
+    join = second_worker_joins(ward, "long")
+    print(f"\n2.9 h chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}; {join}")
