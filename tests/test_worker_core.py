@@ -3,6 +3,7 @@ settings from the manifest."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from models.config import InputSpec
 from models.runtime import open_runtime
 from models.tasks import QUALITY_LABELS
 from streamer.alarms import AlarmSettings, HrLimits
+from streamer.assembly import AssemblerSettings
 from streamer.batcher import BatcherSettings
 from streamer.contract import WaveformChunk
 from streamer.evaluation.stream import EngineStage
@@ -99,3 +101,26 @@ def test_batch_full_says_a_batch_waits(ci_bundle: Path) -> None:
         core.ingest(chunks.pop(0), None, "wave", 0)
     batch = core.take_batch()
     assert batch is not None and len(batch.windows) == 2 and not core.batch_full
+
+
+@pytest.mark.slow
+def test_a_backlog_on_a_beds_partition_holds_its_watchdog_for_the_grace_only(ci_bundle: Path) -> None:
+    """The Kafka edge says the worker is behind on partition 1 (junk waits ahead of bed-1's chunks): bed-1's
+    signal lost waits while bed-2, on a partition read to its end, raises it; past the grace bed-1 raises too."""
+    stage = AlarmStage.from_manifest(read_manifest(ci_bundle))
+    settings = AssemblerSettings(stall_s=0.2, backlog_grace_s=1.0)
+    core = Core(open_runtime(ci_bundle, "torch"), stage, WorkerMetrics(), BatcherSettings(), settings)
+    core.ingest(_chunks(core.spec, 1, "bed-1")[0], None, "wave", 1)
+    core.ingest(_chunks(core.spec, 1, "bed-2")[0], None, "wave", 2)
+    core.position("wave", 1, True)
+    core.position("wave", 2, False)
+
+    def lost() -> set[str]:
+        return {a.bed_id for a in core.tick().alerts if a.condition == "signal_lost" and a.state.value == "raised"}
+
+    time.sleep(0.5)
+    assert lost() == {"bed-2"}
+    time.sleep(0.7)  # bed-1's partition still behind, past the grace: its silence is reported after all
+    assert lost() == {"bed-1"}
+    core.drop_partitions([("wave", 1)])
+    assert core._behind == {}
