@@ -18,6 +18,9 @@ Input policy (never blind a bed, see the README's "Input policy"):
   reset): at once when they jump forward; when they jump back, once the old stream's silence was reported.
 - **Watchdog.** A bed with no *usable* chunk (refused, late, duplicate, off-stream or from a second monitor do not
   count) for ``stall_s`` of wall time is reported ``stalled`` (signal lost), whatever the cause.
+- **Backlog is not silence.** While the worker is behind on the input a bed arrives on (a flood of junk ahead
+  of its chunks), the bed's silence may be the worker's, not the bed's: its watchdog waits, at most
+  ``backlog_grace_s``; once the backlog is read, a bed still without a usable chunk is reported at once.
 - Start times more than ``max_clock_skew_s`` ahead of the worker's clock are refused (`Assembled.refused`);
   older ones are a backlog (after an outage) or a recording, and are taken.
 """
@@ -25,6 +28,7 @@ Input policy (never blind a bed, see the README's "Input policy"):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -50,6 +54,9 @@ class AssemblerSettings(BaseModel):
     idle_timeout_s: float = Field(300.0, gt=0, description="wall time without chunks before a bed is forgotten")
     max_jump_s: float = Field(30.0, gt=0, description="start-time jump beyond which a chunk is off-stream")
     restart_after_s: float = Field(2.0, gt=0, description="off-stream signal that continues itself this long restarts")
+    backlog_grace_s: float = Field(
+        10.0, ge=0, description="the watchdog waits at most this long while the worker is behind on a bed's input"
+    )
     max_clock_skew_s: float = Field(
         86_400.0, gt=0, description="start times further than this ahead of the worker clock are refused"
     )
@@ -395,9 +402,12 @@ class Assembler:
             bed = self._beds[bed_id] = _Bed(self.spec, self.settings, bed_id, arrival_ns)
         return bed
 
-    def tick(self, now_ns: int) -> Assembled:
+    def tick(self, now_ns: int, behind: Mapping[str, int] | None = None) -> Assembled:
         """Stops waiting for missing chunks after ``reorder_ms`` of wall time, forgets second monitors silent for
-        ``stall_s``, and reports beds without a usable chunk for ``stall_s`` (once per silence)."""
+        ``stall_s``, and reports beds without a usable chunk for ``stall_s`` (once per silence). ``behind``: bed ->
+        since when (ns) the worker is behind on its input; their watchdog waits up to ``backlog_grace_s``."""
+        behind = behind or {}
+        grace_ns = self.settings.backlog_grace_s * 1e9
         out = Assembled()
         for bed in self._beds.values():
             if bed.pending and now_ns - bed.last_arrival_ns > self.settings.reorder_ms * 1e6:
@@ -408,6 +418,8 @@ class Assembler:
                 }
                 if not bed.other_devices:
                     out.events.append(bed.make_event("second_device_gone", bed.last_end_ns or now_ns))
+            if now_ns - behind.get(bed.bed_id, now_ns - grace_ns) < grace_ns:
+                continue  # its chunks may be waiting behind others: the worker's silence, not the bed's
             if (event := bed.stalled_event(now_ns)) is not None:
                 out.events.append(event)
         return out

@@ -52,6 +52,11 @@ def kafka(broker: DevBroker) -> KafkaSettings:
 @pytest.fixture
 def topics(broker: DevBroker, kafka: KafkaSettings) -> TopicSettings:
     """Fresh, isolated topics for one test (names unique to the test), created with declared partitions."""
+    return fresh_topics(kafka)
+
+
+def fresh_topics(kafka: KafkaSettings, bed_partitions: int = 4) -> TopicSettings:
+    """Topics with names no other test uses, created on the broker with their declared partitions."""
     import asyncio
 
     from deploy.broker import create_topics
@@ -65,7 +70,7 @@ def topics(broker: DevBroker, kafka: KafkaSettings) -> TopicSettings:
         deadletter=f"t-{suffix}.deadletter",
         bed_settings=f"t-{suffix}.bed-settings",
         audit=f"t-{suffix}.audit",
-        bed_partitions=4,
+        bed_partitions=bed_partitions,
     )
     asyncio.run(create_topics(kafka, fresh.specs()))
     return fresh

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from streamer.bench.junk import measure_junk_flood
 from streamer.bench.latency import measure_end_to_end
+from streamer.bench.report import BenchReport, Machine, render
 from streamer.bench.run import BenchConfig, run_bench
 from streamer.cli.main import main
 
@@ -57,6 +59,21 @@ def test_end_to_end_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
     assert e2e.worker_cpu_s > 0 and e2e.rss_idle_mb > 50 and e2e.rss_peak_mb >= e2e.rss_idle_mb
     assert e2e.broker_cores is not None  # the Tansu child found in /proc
     assert (tmp_path / "worker-2.log").exists()
+
+
+@pytest.mark.slow
+def test_junk_flood_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
+    """Every junk message is accounted for as a dead letter, the figures are consistent, and the table shows them
+    (no timing bound here: that is what the bench reports)."""
+    flood = measure_junk_flood(ci_bundle, 2, 300, chunk_ms=500.0, workdir=tmp_path)
+    assert flood.dead_lettered == 300 and flood.all_dead_lettered_s is not None and flood.all_dead_lettered_s > 0
+    assert flood.worker_alive and flood.false_technical_alarms == 0
+    assert flood.vitals_gap_before_s > 0 and flood.vitals_gap_s > 0 and flood.worker_cpu_ms_per_junk is not None
+    report = BenchReport(bundle=str(ci_bundle), model_version="m", window_s=5, hop_s=flood.hop_s, threads=1,
+                         machine=Machine(cpus=2, load_before=(0, 0, 0), date="d", torch="t", onnxruntime=None),
+                         junk_floods=[flood])  # fmt: skip
+    row = next(line for line in render(report).splitlines() if line.startswith("2 "))
+    assert "300" in row and row.rstrip().endswith("yes")
 
 
 def test_cli_json_and_misuse(ci_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,3 +117,31 @@ def test_start_times_far_ahead_of_the_worker_clock_are_refused():
     out = assembler.push(c, T0)
     assert out.refused is not None and "ahead of the worker clock" in out.refused
     assert assembler.counters("bed-1").refused == 1 and out.windows == []
+
+
+def test_a_backlog_ahead_of_a_beds_chunks_is_not_its_silence_but_only_for_the_grace():
+    """A flood of junk ahead of a live bed's chunks: while the worker is behind on the bed's input, its watchdog
+    waits (no false signal lost); the chunks then come and nothing is reported. A bed that really went silent is
+    reported at once when the backlog is read, and after `backlog_grace_s` even if it never is."""
+    stream = chunks(ecg_like(10, FS), FS)
+    settings = AssemblerSettings(stall_s=3.0, backlog_grace_s=10.0)
+    behind_from = T0 + 8 * NS  # the last chunk before the backlog arrived at T0 + 39 * 0.2 s
+    for backlog_s, chunks_behind_it in ((6, True), (6, False), (15, False)):
+        assembler = Assembler(SPEC, settings)
+        feed(assembler, stream[:40], T0)
+        events = []
+        for k in range(backlog_s * 4):  # the timer ticks every 0.25 s while the worker reads the backlog
+            events += assembler.tick(behind_from + k * NS // 4, {"bed-1": behind_from}).events
+        read_at = behind_from + backlog_s * NS
+        if backlog_s < 10:
+            assert events == [], "signal lost raised while the bed's chunks waited behind the backlog"
+        else:
+            assert [e.kind for e in events] == ["stalled"], "the grace bounds how long a backlog hides a silence"
+            continue
+        if chunks_behind_it:  # the backlog read, the bed's waiting chunks come (with it) and the stream goes on
+            events += assembler.push(stream[40], read_at).events
+            events += feed(assembler, stream[41:], read_at).events
+            events += assembler.tick(read_at + 10 * NS // 5).events
+            assert events == []
+        else:  # the backlog read and nothing from the bed: it went silent meanwhile
+            assert [e.kind for e in assembler.tick(read_at).events] == ["stalled"]

@@ -13,6 +13,7 @@ from models.config import InputSpec
 from models.runtime import open_runtime
 from models.tasks import QUALITY_LABELS
 from streamer.alarms import AlarmSettings, HrLimits
+from streamer.assembly import AssemblerSettings
 from streamer.batcher import BatcherSettings
 from streamer.contract import WaveformChunk
 from streamer.evaluation.stream import EngineStage
@@ -111,3 +112,29 @@ def test_the_core_measures_silence_on_its_clock(ci_bundle: Path) -> None:
     lost = [a for a in core.tick().alerts if a.condition == "signal_lost"]
     assert len(lost) == 1 and lost[0].bed_id == "bed-1"
     assert not [a for a in core.tick().alerts if a.condition == "signal_lost"]  # reported once per silence
+
+
+@pytest.mark.slow
+def test_a_backlog_on_a_beds_partition_holds_its_watchdog_for_the_grace_only(ci_bundle: Path) -> None:
+    """The Kafka edge says the worker is behind on partition 1 (junk waits ahead of bed-1's chunks): bed-1's
+    signal lost waits while bed-2, on a partition read to its end, raises it; past the grace bed-1 raises too."""
+    now = [T0 + NS]
+    stage = AlarmStage.from_manifest(read_manifest(ci_bundle))
+    settings = AssemblerSettings(stall_s=0.2, backlog_grace_s=1.0)
+    core = Core(
+        open_runtime(ci_bundle, "torch"), stage, WorkerMetrics(), BatcherSettings(), settings, clock=lambda: now[0]
+    )
+    core.ingest(_chunks(core.spec, 1, "bed-1")[0], None, "wave", 1)
+    core.ingest(_chunks(core.spec, 1, "bed-2")[0], None, "wave", 2)
+    core.position("wave", 1, True)
+    core.position("wave", 2, False)
+
+    def lost() -> set[str]:
+        return {a.bed_id for a in core.tick().alerts if a.condition == "signal_lost" and a.state.value == "raised"}
+
+    now[0] += NS // 2
+    assert lost() == {"bed-2"}
+    now[0] += 7 * NS // 10  # bed-1's partition still behind, past the grace: its silence is reported after all
+    assert lost() == {"bed-1"}
+    core.drop_partitions([("wave", 1)])
+    assert core._behind == {}

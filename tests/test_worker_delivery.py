@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from worker_support import (  # noqa: F401 (fixture)
+    assignments,
     bundle_spec,
     expected_windows,
     read_all,
@@ -118,13 +119,3 @@ def test_two_workers_split_beds_and_take_over(
 
     asyncio.run(scenario())
     assert_complete_once(*published(kafka, topics), expected)
-
-
-def assignments(log_text: str) -> set[int]:
-    """Waveform partitions a worker holds, from its log: assigned ones minus revoked ones."""
-    held: set[int] = set()
-    for line in log_text.splitlines():
-        for verb, partitions in re.findall(r"partitions (assigned new|revoked) ?=?\[([0-9, ]*)\]", line):
-            numbers = {int(p) for p in partitions.split(",") if p.strip()}
-            held = held | numbers if verb == "assigned new" else held - numbers
-    return held

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from models.config import InputSpec
@@ -77,3 +78,13 @@ def reference_alerts(bundle: Path, recordings: list, config: ReplayConfig) -> li
         alerts += core.ingest(chunk, None, "reference", 0)[1].alerts
         alerts += core.drain().alerts
     return [a for a in alerts if a.condition != "signal_lost"]
+
+
+def assignments(log_text: str) -> set[int]:
+    """Waveform partitions a worker holds, from its log: assigned ones minus revoked ones."""
+    held: set[int] = set()
+    for line in log_text.splitlines():
+        for verb, partitions in re.findall(r"partitions (assigned new|revoked) ?=?\[([0-9, ]*)\]", line):
+            numbers = {int(p) for p in partitions.split(",") if p.strip()}
+            held = held | numbers if verb == "assigned new" else held - numbers
+    return held

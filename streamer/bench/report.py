@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from streamer.bench.capacity import BatchCost, Capacity
+from streamer.bench.junk import JunkFlood
 from streamer.bench.latency import EndToEnd
 from streamer.bench.stats import Percentiles
 
@@ -45,6 +46,7 @@ class BenchReport(BaseModel):
     hops: list[HopRow] = Field(default_factory=list)
     hops_path: str = ""  # the capacity run the hop rows come from
     end_to_end: list[EndToEnd] = Field(default_factory=list)
+    junk_floods: list[JunkFlood] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # parts left out and why (budget, --parts)
     elapsed_s: float = 0.0
 
@@ -194,6 +196,33 @@ def render(report: BenchReport) -> str:
         header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores"]
         out += _table([*header, "CPU ms/bed-s", "RSS MB", "RSS MB/bed", "broker cores"], rows)
         out.append(f"(idle worker: {e0.worker_idle_cores:.3f} cores, RSS {e0.rss_idle_mb:.0f} MB)")
+    if report.junk_floods:
+        j0 = report.junk_floods[0]
+        out += [
+            "",
+            f"Junk flood on the dev broker: {j0.junk:,} malformed messages sent at once over 64 keys (every partition) "
+            f"while healthy beds stream at real time ({j0.chunk_ms:g} ms chunks, hop {j0.hop_s:g} s). Gaps = longest "
+            "pause between a healthy bed's vitals records (Kafka timestamps), before the flood and from it on; input "
+            "gap = the same for the beds' own chunks (the sender shares the bench's process).",
+        ]
+        rows = [
+            [
+                str(j.beds),
+                f"{j.junk:,}",
+                f"{j.junk_send_s:.1f}",
+                f"{j.dead_lettered:,}",
+                "-" if j.all_dead_lettered_s is None else f"{j.all_dead_lettered_s:.1f}",
+                f"{j.vitals_gap_before_s:.1f}",
+                f"{j.vitals_gap_s:.1f}",
+                f"{j.input_gap_s:.1f}",
+                "-" if j.worker_cpu_ms_per_junk is None else f"{j.worker_cpu_ms_per_junk:.2f}",
+                str(j.false_technical_alarms),
+                "yes" if j.worker_alive else "NO",
+            ]
+            for j in report.junk_floods
+        ]
+        header = ["beds", "junk", "sent in s", "dead letters", "all in s", "gap before s", "vitals gap s"]
+        out += _table([*header, "input gap s", "worker CPU ms/junk", "false tech alarms", "worker alive"], rows)
     out += [f"skipped: {s}" for s in report.skipped]
     out.append(f"bench took {report.elapsed_s:.0f} s")
     return "\n".join(out)

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.runtime import Backend
 from streamer.bench.capacity import batch_cost, pipeline_capacity
+from streamer.bench.junk import measure_junk_flood
 from streamer.bench.latency import measure_end_to_end
 from streamer.bench.report import NAIVE, BenchReport, HopRow, Machine, hop_rows, speedups
 
-Part = Literal["capacity", "scaling", "e2e"]
+Part = Literal["capacity", "scaling", "e2e", "junk"]
 CpuBackend = Literal["torch", "onnx"]
 E2E_OVERHEAD_S = 25.0  # broker + worker start (imports, group join), idle reading, drain and stop
 
@@ -46,6 +47,8 @@ class BenchConfig(BaseModel):
     e2e_backend: Backend = "torch"
     e2e_duration_s: float = Field(20.0, ge=5, le=600, description="signal seconds per bed at real time")
     chunk_ms: float = Field(250.0, ge=10, le=10_000, description="chunk length of the end-to-end replay")
+    junk_messages: int = Field(10_000, ge=1, le=1_000_000, description="junk messages of the flood part")
+    junk_beds: tuple[int, ...] = Field((10,), min_length=1, description="healthy beds streaming through the flood")
     budget_s: float = Field(180.0, gt=0, description="parts that would not fit are skipped (and reported)")
 
 
@@ -160,6 +163,21 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda _: N
             e = report.end_to_end[-1]
             if e.vitals_latency_ms is not None:
                 progress(f"  p50 {e.vitals_latency_ms.p50:.0f} ms, p99 {e.vitals_latency_ms.p99:.0f} ms")
+
+    if "junk" in config.parts:  # only on request (not in the default parts): issue 13's fairness bound
+        for beds in config.junk_beds:
+            progress(f"junk flood: {config.junk_messages:,} junk messages while {beds} beds stream")
+            report.junk_floods.append(
+                measure_junk_flood(
+                    config.bundle,
+                    beds,
+                    config.junk_messages,
+                    backend=config.e2e_backend,
+                    threads=config.threads,
+                    chunk_ms=config.chunk_ms,
+                    progress=progress,
+                )  # fmt: skip
+            )
 
     report.machine.load_after = os.getloadavg()
     report.elapsed_s = round(time.monotonic() - started, 1)

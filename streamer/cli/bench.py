@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   enecg bench --bundle DIR --parts capacity,scaling        # in process only: no broker, no worker
   enecg bench --bundle DIR --parts e2e --beds 10,100,300 --duration 30
   enecg bench --bundle DIR --backends onnx --capacity-cpu-s 10 --budget-s 600
+  enecg bench --bundle DIR --parts junk --junk 10000 --junk-beds 10    # 10,000 junk messages while 10 beds stream
 """
 
 
@@ -50,7 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="model bundle directory")
     parser.add_argument("--backends", type=_names, default=("torch", "onnx"), help="CPU backends (default: torch,onnx)")
     parser.add_argument("--no-naive", action="store_true", help="leave out the naive (unmerged LoRA) path")
-    parser.add_argument("--parts", type=_names, default=("capacity", "scaling", "e2e"), help="default: all three")
+    parser.add_argument(
+        "--parts",
+        type=_names,
+        default=("capacity", "scaling", "e2e"),
+        help="default: capacity,scaling,e2e (also: junk)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1: per-core figures)")
     parser.add_argument("--capacity-beds", type=int, default=32, help="beds of the capacity runs (default: 32)")
     parser.add_argument("--capacity-cpu-s", type=float, default=5.0, help="CPU s per capacity path (default: 5)")
@@ -59,6 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--e2e-backend", choices=BACKENDS, default="torch", help="worker runtime")
     parser.add_argument("--duration", type=float, default=20.0, help="end-to-end signal s per bed (default: 20)")
     parser.add_argument("--chunk-ms", type=float, default=250.0, help="end-to-end chunk length (default: 250)")
+    parser.add_argument("--junk", type=int, default=10_000, help="junk messages of the junk part (default: 10000)")
+    parser.add_argument("--junk-beds", type=_ints, default=(10,), help="healthy beds through the flood (default: 10)")
     parser.add_argument("--budget-s", type=float, default=180.0, help="skip parts that would pass it (default: 180)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--json-out", type=Path, help="also write the JSON report to this file (tables printed)")
@@ -87,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
             e2e_backend=args.e2e_backend,
             e2e_duration_s=args.duration,
             chunk_ms=args.chunk_ms,
+            junk_messages=args.junk,
+            junk_beds=args.junk_beds,
             budget_s=args.budget_s,
         )
     except ValidationError as error:

@@ -180,6 +180,14 @@ def create_app(
         finally:
             in_flight.release()
 
+    def backlog(message: faust.types.Message) -> bool:
+        """Messages wait on this message's partition after it (the high watermark of the last fetch)."""
+        try:
+            highwater = app.consumer.highwater(message.tp)
+        except Exception:  # not assigned any more (a rebalance): no claim either way
+            return False
+        return highwater is not None and message.offset + 1 < highwater
+
     # ---------------------------------------------------------------------------------- the pipeline
 
     @app.agent(waveform, name="ingest")
@@ -191,6 +199,7 @@ def create_app(
             if handled % YIELD_EVERY == 0:  # a burst on one partition must not hold the flush loop back
                 await asyncio.sleep(0)
             message = event.message
+            core.position(message.topic, message.partition, backlog(message))
             item = decode_waveform(
                 event.value, key=event.key, topic=message.topic, partition=message.partition, offset=message.offset
             )

@@ -64,6 +64,7 @@ class Core:
         self._ready: deque[list[Window]] = deque()
         self._tokens: dict[int, object | None] = {}  # id(window) -> the input message that completed it
         self._partition: dict[str, tuple[str, int]] = {}  # bed -> (topic, partition) it arrives on
+        self._behind: dict[tuple[str, int], int] = {}  # (topic, partition) -> since when the worker is behind on it
         # A bed's stream events (gap, stalled, leads) reach the engine only after the windows queued before
         # them, in signal order: an older window concluded after leads_missing would clear leads_off at once.
         self._queued: dict[str, int] = {}  # bed -> windows queued so far
@@ -92,10 +93,20 @@ class Core:
         self._partition.setdefault(bed_id, (topic, partition))
         self.assembler.refused(bed_id, reason, self.clock())
 
+    def position(self, topic: str, partition: int, behind: bool) -> None:
+        """Whether messages wait on (topic, partition) after the one being handled: a bed's silence there may be
+        the worker's backlog (the watchdog waits, within the assembler's ``backlog_grace_s``)."""
+        if behind:
+            self._behind.setdefault((topic, partition), self.clock())
+        else:
+            self._behind.pop((topic, partition), None)
+
     def tick(self) -> Outcome:
-        """Timer work: release held chunks, report stalled beds, forget silent ones."""
+        """Timer work: release held chunks, report stalled beds (not those still behind a backlog), forget silent
+        ones."""
         now = self.clock()
-        _, outcome = self._queue(self.assembler.tick(now), None, now)
+        behind = {bed: self._behind[tp] for bed, tp in self._partition.items() if tp in self._behind}
+        _, outcome = self._queue(self.assembler.tick(now, behind), None, now)
         for bed in self.assembler.forget_idle(now):
             self._forget(bed)
         return outcome
@@ -208,6 +219,8 @@ class Core:
     def drop_partitions(self, tps: Iterable[tuple[str, int]]) -> list[str]:
         """Forgets every bed that arrives on `tps` (revoked): another worker rebuilds them."""
         tps = set(tps)
+        for tp in tps:
+            self._behind.pop(tp, None)
         beds = [bed for bed, tp in self._partition.items() if tp in tps]
         for bed in beds:
             self._forget(bed)

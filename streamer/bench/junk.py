@@ -1,0 +1,158 @@
+"""A flood of junk on the dev broker (issue 13's fairness bound): a fresh Tansu broker and a real worker process,
+`beds` healthy beds of MIT-BIH signal at real time; once every bed has vitals, `junk` tiny malformed messages
+are sent at once, keyed over 64 keys so they land on every partition ahead of the beds' chunks.
+
+Measured from Kafka timestamps: the healthy beds' longest pause in vitals from the flood on (and before it, the
+baseline), the longest pause in their own input (the replay shares this process: a pause there is not the
+worker's), the time from the first junk message to the last dead letter, and false technical alarms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from streamer.bench.capacity import bench_recording
+from streamer.bench.stats import process_usage
+from streamer.contract import Alert, Vitals, decode_record
+from streamer.replay.plan import ReplayConfig
+from streamer.settings import KafkaSettings, TopicSettings
+
+JUNK = (b"not json", b"", b"{", b"[1,2]", b'{"schema_version": 9}', b"ECG1\xff")
+KEYS = 64
+
+
+class JunkFlood(BaseModel):
+    beds: int
+    junk: int
+    hop_s: float
+    chunk_ms: float
+    junk_send_s: float  # producing every junk message (acks=all)
+    dead_lettered: int
+    all_dead_lettered_s: float | None  # first junk message sent -> last dead letter on the broker
+    vitals_gap_before_s: float  # healthy beds' longest vitals pause before the flood (baseline)
+    vitals_gap_s: float  # ... from the flood until the end
+    input_gap_s: float  # healthy beds' longest pause in their own chunks from the flood on
+    worker_cpu_ms_per_junk: float | None  # worker CPU (utime+stime) from the flood until all dead-lettered, per message
+    false_technical_alarms: int  # technical alarms raised on healthy beds from the flood on
+    worker_alive: bool
+
+
+def _max_gap(times: list[float], since: float, until: float) -> float:
+    """Longest pause over [since, until] in `times` (the last one before `since` opens it)."""
+    marks = [
+        max((t for t in times if t < since), default=since),
+        *sorted(t for t in times if since <= t <= until),
+        until,
+    ]
+    return max(b - a for a, b in zip(marks, marks[1:], strict=False))
+
+
+async def _read(kafka: KafkaSettings, topic: str) -> list:
+    from streamer.kafka_io import tail
+
+    return [record async for record in tail(kafka, topic, idle_timeout_s=2.0)]
+
+
+async def _flood(kafka: KafkaSettings, topics: TopicSettings, config: ReplayConfig, junk: int, hop_s: float,
+                 recording, pid: int, progress: Callable[[str], None]) -> dict:  # fmt: skip
+    from streamer.kafka_io import make_producer
+    from streamer.replay.engine import replay
+
+    stop = asyncio.Event()
+    streaming = asyncio.create_task(replay([recording], config, kafka, topics.waveform, stop=stop))
+    deadline = time.monotonic() + 60
+    while len({decode_record(r.value, Vitals).bed_id for r in await _read(kafka, topics.vitals)}) < config.beds:  # type: ignore[union-attr]
+        if time.monotonic() > deadline:
+            raise RuntimeError("the healthy beds had no vitals within 60 s")
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(2 * hop_s)  # a baseline
+    progress(f"junk flood: {config.beds} beds streaming; sending {junk:,} junk messages")
+    producer = make_producer(kafka, linger_ms=5)
+    await producer.start()
+    started, cpu0 = time.time(), process_usage(pid).cpu_s
+    try:
+        futures = [await producer.send(topics.waveform, JUNK[j % len(JUNK)], key=f"junk-{j % KEYS}".encode())
+                   for j in range(junk)]  # fmt: skip
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    sent_s = time.time() - started
+    letters: list = []
+    cpu1 = cpu0
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        letters = await _read(kafka, topics.deadletter)
+        if len(letters) >= junk:
+            break
+        cpu1 = process_usage(pid).cpu_s
+        await asyncio.sleep(2.0)
+    await asyncio.sleep(2 * hop_s + 2)  # vitals of the windows the flood held back, and a few after
+    stop.set()
+    await streaming
+    return {"started": started, "sent_s": sent_s, "letters": letters, "cpu_s": cpu1 - cpu0,
+            "vitals": await _read(kafka, topics.vitals), "alerts": await _read(kafka, topics.alerts),
+            "chunks": await _read(kafka, topics.waveform)}  # fmt: skip
+
+
+def measure_junk_flood(
+    bundle: Path,
+    beds: int,
+    junk: int,
+    *,
+    backend: str = "torch",
+    threads: int = 1,
+    chunk_ms: float = 250.0,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> JunkFlood:
+    """Fresh broker and worker; `beds` beds at real time; `junk` junk messages at once; outputs read back."""
+    from deploy.broker import DevBroker
+    from models.bundle import read_manifest
+    from streamer.worker.process import WorkerProcess
+
+    spec = read_manifest(bundle).input
+    recording = bench_recording(spec.leads[0])
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="enecg-bench-junk-"))
+    topics = TopicSettings(bed_partitions=8)
+    config = ReplayConfig(beds=beds, duration_s=3600, speed=1.0, encoding="int16", chunk_ms=chunk_ms, bed_prefix="ok")
+    with DevBroker(topics=topics, log_path=workdir / "tansu-junk.log") as broker:
+        kafka = broker.kafka_settings()
+        worker = WorkerProcess(kafka, topics, bundle, workdir / "worker-junk.log", backend=backend,
+                               extra_args=("--threads", str(threads)))  # fmt: skip
+        with worker:
+            assert worker.process is not None
+            got = asyncio.run(_flood(kafka, topics, config, junk, spec.hop_s, recording, worker.process.pid, progress))
+            alive = worker.alive
+    started, end = got["started"], max(r.timestamp for r in got["vitals"]) / 1e3
+    vitals: dict[str, list[float]] = {}
+    for r in got["vitals"]:
+        vitals.setdefault(decode_record(r.value, Vitals).bed_id, []).append(r.timestamp / 1e3)  # type: ignore[union-attr]
+    chunks: dict[bytes, list[float]] = {}
+    for r in got["chunks"]:
+        if r.key and not r.key.startswith(b"junk-"):
+            chunks.setdefault(r.key, []).append(r.timestamp / 1e3)
+    alerts = [decode_record(r.value, Alert) for r in got["alerts"] if r.timestamp / 1e3 >= started]
+    first = min(min(t) for t in vitals.values())
+    return JunkFlood(
+        beds=beds,
+        junk=junk,
+        hop_s=spec.hop_s,
+        chunk_ms=chunk_ms,
+        junk_send_s=round(got["sent_s"], 2),
+        dead_lettered=len(got["letters"]),
+        all_dead_lettered_s=round(max(r.timestamp for r in got["letters"]) / 1e3 - started, 2)
+        if len(got["letters"]) >= junk
+        else None,
+        vitals_gap_before_s=round(max(_max_gap(t, first + 1, started) for t in vitals.values()), 2),
+        vitals_gap_s=round(max(_max_gap(t, started, end) for t in vitals.values()), 2),
+        input_gap_s=round(max(_max_gap(t, started, end) for t in chunks.values()), 2),
+        worker_cpu_ms_per_junk=round(got["cpu_s"] / junk * 1e3, 3) if len(got["letters"]) >= junk else None,
+        false_technical_alarms=sum(a.priority.value == "technical" and a.state.value == "raised" for a in alerts),  # type: ignore[union-attr]
+        worker_alive=alive,
+    )
