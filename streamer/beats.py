@@ -20,10 +20,19 @@ import numpy as np
 
 NS = 1_000_000_000
 
+#: Default beat-picking settings (a bundle stores its own in thresholds["qrs"]: "peak", "refractory_s").
+QRS_PEAK = 0.5
+REFRACTORY_S = 0.25
 
-def pick_beats(qrs_prob: np.ndarray, step_s: float, threshold: float = 0.5, refractory_s: float = 0.2) -> np.ndarray:
-    """Beat times in seconds from the window start: local maxima of the track at or above ``threshold``, the
-    highest first, none closer than ``refractory_s`` to a higher one; refined by a parabola through the peak."""
+
+def pick_beats(
+    qrs_prob: np.ndarray, step_s: float, threshold: float = QRS_PEAK, refractory_s: float = REFRACTORY_S
+) -> np.ndarray:
+    """Beat times in seconds from the track's start: local maxima of the track at or above ``threshold``, the
+    highest first, none closer than ``refractory_s`` to a higher one; refined by a parabola through the peak.
+    The one picker of the project: the worker picks per window, the trainer's evaluation on a recording's merged
+    track; a peak on the track's first or last step counts (a window edge cuts beats; the timeline prefers the
+    window that saw a beat furthest from its edges)."""
     p = np.asarray(qrs_prob, dtype=np.float64).reshape(-1)  # (t,)
     if p.size == 0:
         return np.zeros(0)

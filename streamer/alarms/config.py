@@ -10,6 +10,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamer.beats import QRS_PEAK, REFRACTORY_S
 from streamer.contract import Priority
 
 
@@ -91,8 +92,8 @@ class AlarmSettings(BaseModel):
     pvc_run_count: int = Field(3, ge=2, description="PVCs in one window for a 'run' (with no VT/bigeminy)")
     frequent_pvcs_per_min: float = Field(10.0, gt=0)
     # beats
-    qrs_threshold: float = Field(0.5, gt=0, lt=1)
-    refractory_s: float = Field(0.2, gt=0)
+    qrs_threshold: float = Field(QRS_PEAK, gt=0, lt=1, description="QRS-track peak for a beat (bundle: qrs.peak)")
+    refractory_s: float = Field(REFRACTORY_S, gt=0, description="no two beats closer (bundle: qrs.refractory_s)")
     # updates
     update_min_interval_s: float = Field(10.0, ge=0, description="at most one 'updated' per alarm this often")
     update_hr_delta_bpm: float = Field(10.0, gt=0, description="HR change that is worth an 'updated'")
