@@ -39,8 +39,9 @@ class Recipe(BaseModel):
     finetune: FinetuneSettings
     compare: tuple[Method, ...] = Field((), description="baselines trained on the same data for the comparison")
     eval_records: tuple[str, ...] = Field(
-        (), description="real recordings evaluated whole (never trained on), relative to the records directory "
-        "the run is given (`enecg train --records-dir`; in a checkout, tests/fixtures)"
+        (),
+        description="real recordings evaluated whole (never trained on), relative to the records directory "
+        "the run is given (`enecg train --records-dir`; in a checkout, tests/fixtures)",
     )
     threads: int = Field(
         1, ge=1, description="torch intra-op threads (1: on a shared 2-core machine, OpenMP oversubscription costs 10x)"
@@ -106,4 +107,3 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}")
     return RECIPES[name]
-
