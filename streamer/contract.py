@@ -231,6 +231,11 @@ class Vitals(_Record):
     ectopy: dict[str, float] = Field(default_factory=dict)
     gate_weights: dict[str, list[float]] = Field(default_factory=dict)
     model_version: str = ""
+    calls: list[str] = Field(
+        default_factory=list,
+        description="conditions the alarm engine reads as present in this window (model and beat timeline "
+        "together, e.g. AF needs irregular RR), before an alarm's persistence; empty when the signal is not good",
+    )
 
 
 class AlertAction(_Record):

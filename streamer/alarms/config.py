@@ -88,6 +88,16 @@ class AlarmSettings(BaseModel):
     tachy_beats: int = Field(17, ge=2)
     vt_bpm: float = Field(100.0, gt=0)
     vt_beats: int = Field(5, ge=2)
+    # atrial fibrillation from the model and RR irregularity (streamer.alarms.rr_irregularity), calibrated on
+    # synthetic rhythms (tests/test_rr_irregularity.py): AF min 0.10, every non-AF rhythm but flutter/AV block
+    # with ectopy set aside <= 0.13 (p95 <= 0.093)
+    af_rr_horizon_s: float = Field(30.0, gt=0, description="RR irregularity over the beats of this long")
+    af_rr_min_intervals: int = Field(8, ge=4, description="fewer RR intervals: rhythm not judged by RR")
+    af_rr_on: float = Field(0.09, gt=0, description="RR irregularity (nMASD) at or above: irregular")
+    af_rr_off: float = Field(0.07, gt=0, description="below: regular, so not AF whatever the model says")
+    af_rr_relief: float = Field(
+        0.15, ge=0, lt=1, description="with irregular RR, AF needs p(AF) >= its threshold minus this"
+    )
     # ectopy
     pvc_run_count: int = Field(3, ge=2, description="PVCs in one window for a 'run' (with no VT/bigeminy)")
     frequent_pvcs_per_min: float = Field(10.0, gt=0)

@@ -38,6 +38,10 @@ RHYTHM_CONDITIONS = (
 )  # fmt: skip
 
 
+#: Verdict values that are measurements, not model scores: they never make an alarm worth an 'updated'.
+_NOT_SCORES = {"rate_bpm", "no_qrs_s", "pvc_per_min", "low_bpm", "high_bpm", "rr_irregularity"}
+
+
 @dataclass(slots=True)
 class _Ctx:
     """Where a state change comes from: a window (with its reading) or an event/action at ``time_ns``."""
@@ -291,7 +295,7 @@ class AlarmEngine:
             return []
         hr = ctx.reading.hr_bpm
         hr_moved = hr is not None and (alarm.hr_bpm is None or abs(hr - alarm.hr_bpm) >= s.update_hr_delta_bpm)
-        keys = set(ctx.scores) & set(alarm.scores) - {"rate_bpm", "no_qrs_s", "pvc_per_min", "low_bpm", "high_bpm"}
+        keys = set(ctx.scores) & set(alarm.scores) - _NOT_SCORES
         score_moved = any(abs(ctx.scores[k] - alarm.scores[k]) >= s.update_score_delta for k in keys)
         if not (hr_moved or score_moved):
             return []
