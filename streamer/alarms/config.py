@@ -49,10 +49,11 @@ DEFAULT_CONDITIONS: dict[str, ConditionSettings] = {
     "trigeminy": _c(L, 5, 10),
     "frequent_pvcs": _c(L, 10, 10),
     "leads_off": _c(T, 2, 0),
-    # rhythm alarms are suppressed from the first unreadable window; the nurse is called once analysis has been
-    # impossible for 3 windows in a row (~9 s of signal at a 2 s hop): short artefacts (MIT-BIH 100 and 101 each
-    # read 2 windows unusable around annotated or brief artefacts) pass without a technical alarm
-    "signal_noisy": _c(T, 4, 2),
+    # rhythm alarms are suppressed from the first unreadable window; the nurse is called once the signal has been
+    # unreadable for ~4 s or more. Windows overlap, so a 1 s artefact spoils every window that holds it (3 at a
+    # 5 s window and 2 s hop: MIT-BIH 101's annotated artefacts did, raising this alarm at onset 2 s and 4 s); 8 s of
+    # windows = 5 unreadable windows in a row at a 2 s hop = noise over at least 5 * 2 - 5 = 5 s of signal
+    "signal_noisy": _c(T, 8, 2),
     "signal_lost": _c(T, 3, 0),
     "second_monitor": _c(T, 0, 0),  # two monitors stream on one bed: only the first one's signal is analysed
 }
@@ -92,8 +93,9 @@ class AlarmSettings(BaseModel):
     vt_bpm: float = Field(100.0, gt=0)
     vt_beats: int = Field(5, ge=2)
     # atrial fibrillation from the model and RR irregularity (streamer.alarms.rr_irregularity), calibrated on
-    # synthetic rhythms (tests/test_rr_irregularity.py): AF min 0.10, every non-AF rhythm but flutter/AV block
-    # with ectopy set aside <= 0.13 (p95 <= 0.093)
+    # synthetic rhythms only (tests/test_rr_irregularity.py, 30 s, 8 ms jitter): AF at 60-180 bpm >= 0.10; sinus,
+    # brady, tachy, SVT, bigeminy, PACs, PVCs, couplets < 0.09 with medians < 0.07; trigeminy and 3-4 beat PVC
+    # runs below 0.09 in >= 85 % of stretches (the model must say AF too). Flutter and AV block are not judged.
     af_rr_horizon_s: float = Field(30.0, gt=0, description="RR irregularity over the beats of this long")
     af_rr_min_intervals: int = Field(8, ge=4, description="fewer RR intervals: rhythm not judged by RR")
     af_rr_on: float = Field(0.09, gt=0, description="RR irregularity (nMASD) at or above: irregular")
