@@ -108,7 +108,8 @@ class BeatStats:
 
 
 class BeatTimeline:
-    """One bed's beats: windows must be added in time order (a window not newer than the last is ignored)."""
+    """One bed's beats: windows must be added in time order (a window not newer than the last is ignored). It keeps
+    ``keep_s`` (40 s): the AF rule reads RR over the last 30 s, plus room for a window."""
 
     def __init__(self, keep_s: float = 40.0, dedup_s: float = 0.1) -> None:
         self.keep_ns, self.dedup_ns = round(keep_s * NS), round(dedup_s * NS)

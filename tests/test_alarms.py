@@ -113,8 +113,8 @@ CASES = [
     ("bigeminy", Phase(15, rhythm={"bigeminy": 0.9}, pvc=0.9, pvc_count=3), Priority.low, 26, 26),
     ("trigeminy", Phase(15, rhythm={"trigeminy": 0.9}), Priority.low, 26, 26),
     ("frequent_pvcs", Phase(15, pvc=0.9, pvc_count=1), Priority.low, 31, 31),
-    ("signal_noisy", Phase(10, quality="noisy"), Priority.technical, 29, 29),
-    ("signal_noisy", Phase(10, quality="unusable"), Priority.technical, 29, 29),
+    ("signal_noisy", Phase(10, quality="noisy"), Priority.technical, 25, 25),
+    ("signal_noisy", Phase(10, quality="unusable"), Priority.technical, 25, 25),
 ]
 
 

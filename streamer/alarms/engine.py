@@ -9,7 +9,8 @@ before such a window, or before a window that sees asystole, make no RR interval
 bradycardia across a leads-off stretch, nor as the heart restarts after a pause the asystole alarm covers).
 Latching alarms whose condition ended stay raised until acknowledged, then clear.
 
-Restart: the worker rebuilds state by replaying >= 30 s of input (the beat timeline needs ~17 beats) after
+Restart: the worker rebuilds state by replaying >= 30 s of input (the beat timeline needs ~17 beats; the AF rule
+judges RR on the beats it has, from 8 intervals, up to its 30 s horizon) after
 calling `restore` with this bed's recent records from the alerts topic. `restore` reinstates the alarms not yet
 cleared (same id, seq, state), drops any emission whose (alert_id, seq) was already published, and does not
 start a new episode of a condition at a signal time it had already published a record for.

@@ -140,17 +140,17 @@ def evaluate(
     put("extreme_tachycardia", tachy_state, rate_bpm=tachy)
 
     af, afl = "atrial_fibrillation", "atrial_flutter"
-    rr = rr_irregularity(beats.since(s.af_rr_horizon_s), s.af_rr_min_intervals)
+    irregularity = rr_irregularity(beats.since(s.af_rr_horizon_s), s.af_rr_min_intervals)
     p_af = rhythm.get(af, 0.0)
-    if rr.irregularity is None:  # too few beats to judge RR: the model alone may hold AF, never raise it
+    if irregularity is None:  # too few beats to judge RR: the model alone may hold AF, never raise it
         fib: State = "hold" if on(af) else "off"
-    elif rr.irregularity >= s.af_rr_on:  # irregular RR is evidence itself: the model's bar is lower by the relief
+    elif irregularity >= s.af_rr_on:  # irregular RR is evidence itself: the model's bar is lower by the relief
         bar = thr(af) - s.af_rr_relief
         fib = "on" if p_af >= bar else "off" if p_af < bar - s.score_hysteresis else "hold"
     else:
-        fib = "off" if rr.irregularity < s.af_rr_off or off(af) else "hold"
+        fib = "off" if irregularity < s.af_rr_off or off(af) else "hold"
     af_state: State = "on" if fib == "on" or on(afl) else "off" if fib == "off" and off(afl) else "hold"
-    put(af, af_state, **{af: rhythm.get(af), afl: rhythm.get(afl), "rr_irregularity": rr.irregularity})
+    put(af, af_state, **{af: rhythm.get(af), afl: rhythm.get(afl), "rr_irregularity": irregularity})
 
     hr_state: State = "hold"
     if hr is not None:

@@ -18,30 +18,19 @@ The thresholds live in `AlarmSettings` (``af_rr_*``); they were calibrated on sy
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 NS = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class RrIrregularity:
-    """RR statistics of the beats over a horizon."""
-
-    intervals: int  # RR intervals seen
-    span_s: float  # from the first to the last beat used
-    irregularity: float | None  # min(nMASD without single ectopics, nMASD of pair sums); None with too few
-    ectopic_share: float  # share of intervals dropped as ectopic pairs
-
-
-def rr_irregularity(beats_ns: Sequence[int], min_intervals: int = 8) -> RrIrregularity:
-    """Irregularity of the RR intervals between ``beats_ns`` (ascending, one contiguous stretch)."""
-    t = np.asarray(beats_ns, dtype=np.float64) / NS
-    rr = np.diff(t)  # (k,)
-    span = float(t[-1] - t[0]) if t.size >= 2 else 0.0
+def rr_irregularity(beats_ns: Sequence[int], min_intervals: int = 8) -> float | None:
+    """Irregularity of the RR intervals between ``beats_ns`` (ascending, one contiguous stretch): nMASD with
+    ectopic runs set aside, or of the pair sums where the rhythm alternates, whichever is smaller; None with fewer
+    than ``min_intervals`` intervals (or fewer than half of them left once ectopics are set aside)."""
+    rr = np.diff(np.asarray(beats_ns, dtype=np.float64) / NS)  # (k,) seconds
     if rr.size < min_intervals:
-        return RrIrregularity(int(rr.size), span, None, 0.0)
+        return None
     kept = _without_ectopics(rr)
     irregularity = _nmasd(kept) if kept.size >= min_intervals // 2 + 1 else None
     d = np.diff(rr)
@@ -49,7 +38,7 @@ def rr_irregularity(beats_ns: Sequence[int], min_intervals: int = 8) -> RrIrregu
     pairs = rr[: rr.size // 2 * 2].reshape(-1, 2).sum(axis=1)  # (k // 2,) non-overlapping pair sums
     if alternating and pairs.size >= 3:  # bigeminy: each pair is one normal and one ectopic cycle
         irregularity = _nmasd(pairs) if irregularity is None else min(irregularity, _nmasd(pairs))
-    return RrIrregularity(int(rr.size), span, irregularity, 1.0 - kept.size / rr.size)
+    return irregularity
 
 
 def _nmasd(x: np.ndarray) -> float:
