@@ -232,6 +232,11 @@ class Vitals(_Record):
     gate_weights: dict[str, list[float]] = Field(default_factory=dict)
     model_version: str = ""
     settings: SettingsInForce | None = Field(None, description="the bed's alarm settings this window was judged by")
+    calls: list[str] = Field(
+        default_factory=list,
+        description="conditions the alarm engine reads as present in this window (model and beat timeline "
+        "together, e.g. AF needs irregular RR), before an alarm's persistence; empty when the signal is not good",
+    )
 
 
 class SettingsInForce(_Record):

@@ -123,10 +123,10 @@ def demo_bundle(announce: Callable[[str], None]) -> tuple[Path, str]:
         "it is trained in seconds on synthetic data, so its rhythm alarms are not clinically meaningful"
     )
     if not (CI_BUNDLE_CACHE / "manifest.json").exists():
-        from trainer.recipes import build_ci_bundle
+        from trainer.pipeline import build_ci_bundle
 
         announce(note + " — training it now, once (about 2 minutes)...")
-        built = build_ci_bundle(Path(tempfile.mkdtemp(prefix="enecg-ci-")))
+        built = build_ci_bundle(Path(tempfile.mkdtemp(prefix="enecg-ci-")), records_dir=data_dir())
         CI_BUNDLE_CACHE.parent.mkdir(parents=True, exist_ok=True)
         built.rename(CI_BUNDLE_CACHE)
     return CI_BUNDLE_CACHE, note

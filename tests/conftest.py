@@ -29,9 +29,9 @@ def ci_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     if os.environ.get("ENECG_TEST_BUNDLE"):
         return Path(os.environ["ENECG_TEST_BUNDLE"])
-    from trainer.recipes import build_ci_bundle
+    from trainer.pipeline import build_ci_bundle
 
-    return build_ci_bundle(tmp_path_factory.mktemp("ci-bundle"))
+    return build_ci_bundle(tmp_path_factory.mktemp("ci-bundle"), records_dir=FIXTURES)
 
 
 @pytest.fixture(scope="session")

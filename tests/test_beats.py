@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,24 @@ def test_pick_beats(beats_s, kwargs, expected_s):
 def test_pick_keeps_higher_peak_within_refractory():
     p = np.maximum(track([1.0], height=0.6), track([1.12], height=0.95))
     np.testing.assert_allclose(pick_beats(p, STEP_S, refractory_s=0.2), [1.12], atol=0.006)
+
+
+def test_peak_on_the_tracks_edge_is_a_beat():
+    """A window edge cuts beats: a peak on the first or last step is still picked (the timeline then prefers the
+    window that saw it further inside)."""
+    p = np.zeros(50)
+    p[0], p[25], p[49] = 0.9, 0.9, 0.8
+    np.testing.assert_allclose(pick_beats(p, STEP_S), [0.5 * STEP_S, 25.5 * STEP_S, 49.5 * STEP_S])
+
+
+def test_one_picker_one_set_of_defaults():
+    """The worker's default alarm settings pick beats as the shipped bundle (its trainer evaluation too) says."""
+    from models.bundle import read_manifest
+    from streamer.alarms import AlarmSettings
+
+    qrs = read_manifest(Path(__file__).parents[1] / "models" / "bundles" / "default").thresholds["qrs"]
+    settings = AlarmSettings()
+    assert (settings.qrs_threshold, settings.refractory_s) == (qrs["peak"], qrs["refractory_s"]) == (0.5, 0.25)
 
 
 def run_timeline(truth_s, seconds=30, window_s=5, hop_s=1, edge_damage=True, extra=None):

@@ -21,6 +21,9 @@ EXPECTED = {
     "brady": "sinus_bradycardia",
     "tachy": "sinus_tachycardia",
     "vf": "ventricular_fibrillation",
+    "bigeminy-60": "bigeminy",
+    "bigeminy-80": "bigeminy",
+    "bigeminy-120": "bigeminy",
 }
 
 
@@ -46,6 +49,18 @@ def test_sinus_vt_sinus_onsets_and_beats():
     assert (w.rhythm[in_vt, IDX["ventricular_tachycardia"]] == 1).all()
     assert (w.rhythm[in_vt, IDX["sinus"]] == 0).all() and w.rhythm_mask[in_vt].sum(1).min() == len(RHYTHM_LABELS)
     assert (w.ectopy_count[in_vt, 0] >= 13).all()  # 170 bpm: 14 V beats per 5 s
+
+
+@pytest.mark.parametrize("bpm", [60, 80, 120])
+def test_bigeminy_scenarios_alternate_sinus_and_pvc_at_their_rate(bpm):
+    """The true rate is the QRS count per minute: each PVC's compensatory pause keeps it at the sinus rate."""
+    r = render_scenario(f"bigeminy-{bpm}", seed=4)
+    t, classes = r.beat_samples / 250, r.beat_classes
+    inside = t >= 21
+    sequence = "".join(classes[inside])
+    assert "VV" not in sequence and sequence.count("NN") <= 1  # N V N V ...
+    rate = 60 * (inside.sum() - 1) / (t[inside][-1] - t[inside][0])
+    assert rate == pytest.approx(bpm, rel=0.03)
 
 
 def test_asystole_has_no_beats_and_known_empty_qrs_track():

@@ -11,15 +11,15 @@ import torch
 
 from models.bundle import load_bundle
 from streamer.cli.main import build_parser, log_level, main
-from trainer.pipeline import _eval_records, load_data
-from trainer.recipes import CI, build_ci_bundle
+from trainer.pipeline import _eval_records, build_ci_bundle, load_data
+from trainer.recipes import CI, RECIPES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.mark.slow
 def test_ci_recipe_trains_and_its_bundle_loads_and_predicts(tmp_path: Path) -> None:
-    bundle_dir = build_ci_bundle(tmp_path / "run")
+    bundle_dir = build_ci_bundle(tmp_path / "run", records_dir=FIXTURES)
     manifest, model = load_bundle(bundle_dir)
     x = torch.randn(3, manifest.input.n_leads, manifest.input.n_samples) * 0.5
     out = model(x)
@@ -49,6 +49,25 @@ def test_real_records_split_by_record_and_trained_records_are_not_evaluated() ->
     records, notes = _eval_records([FIXTURES / "cpsc2018"], spec, exclude=set(data.train_records))
     assert {r.record_id for r in records} == sides[2]
     assert len(notes) == len(sides[0] | sides[1])
+
+
+def test_recipes_name_their_records_relative_to_a_records_directory() -> None:
+    """An installed package has no tests/fixtures: recipes name records, the run is given the directory."""
+    for recipe in RECIPES.values():
+        assert recipe.eval_records
+        for name in recipe.eval_records:
+            assert not Path(name).is_absolute()
+            assert (FIXTURES / name).with_suffix(".hea").exists(), name
+
+
+def test_recipes_do_not_import_the_pipeline() -> None:
+    """trainer.pipeline imports the recipes; the recipes must not import it back (it was a cycle)."""
+    import subprocess
+    import sys
+
+    code = "import sys, trainer.recipes; print('trainer.pipeline' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"
 
 
 def test_train_refuses_a_used_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

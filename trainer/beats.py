@@ -1,4 +1,5 @@
-"""Beats from the dense QRS track, and the model run over a whole recording at the bundle's hop.
+"""The model run over a whole recording at the bundle's hop, and its merged QRS track (beats are picked by
+`streamer.beats.pick_beats`, the worker's own picker).
 
 Overlapping windows each give a QRS probability per step; on a recording they are averaged per step (every
 step is seen by window_s / hop_s windows) and beats are picked once on the merged track, so a beat near one
@@ -14,38 +15,6 @@ import numpy as np
 import torch
 
 from models.enecg import EnECG
-
-#: Default beat-picking settings (stored in a bundle's thresholds under "qrs").
-QRS_PEAK = 0.5
-REFRACTORY_S = 0.25
-
-
-def pick_beats(
-    prob: np.ndarray, step_s: float, threshold: float = QRS_PEAK, refractory_s: float = REFRACTORY_S
-) -> np.ndarray:
-    """Beat times (s, from the track's start) from a QRS probability track (t,).
-
-    Local maxima at or above `threshold`, strongest first, none closer than `refractory_s` to a stronger one;
-    each refined to sub-step precision by a parabola through its neighbours. Step k covers [k, k+1) * step_s.
-    """
-    p = np.asarray(prob, dtype=np.float64)
-    if len(p) < 3:
-        return np.zeros(0)
-    inner = (p[1:-1] >= p[:-2]) & (p[1:-1] > p[2:]) & (p[1:-1] >= threshold)
-    peaks = np.flatnonzero(inner) + 1
-    min_gap = refractory_s / step_s
-    kept: list[int] = []
-    taken = np.zeros(0)
-    for k in peaks[np.argsort(-p[peaks], kind="stable")]:
-        if len(taken) and np.min(np.abs(taken - k)) < min_gap:
-            continue
-        kept.append(int(k))
-        taken = np.append(taken, k)
-    kept_arr = np.sort(np.asarray(kept, dtype=np.int64))
-    left, mid, right = p[kept_arr - 1], p[kept_arr], p[kept_arr + 1]
-    denom = left - 2 * mid + right
-    delta = np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
-    return (kept_arr + np.clip(delta, -0.5, 0.5) + 0.5) * step_s
 
 
 @dataclass

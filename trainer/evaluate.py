@@ -17,7 +17,8 @@ import torch
 from models.config import InputSpec
 from models.enecg import EnECG
 from models.tasks import ECTOPY_LABELS, LETHAL_RHYTHMS, QUALITY_LABELS, RHYTHM_LABELS, TASKS
-from trainer.beats import QRS_PEAK, REFRACTORY_S, pick_beats, run_record
+from streamer.beats import QRS_PEAK, REFRACTORY_S, pick_beats
+from trainer.beats import run_record
 from trainer.datasets import LabelledRecord, LabelledWindows, record_windows
 from trainer.ec57 import qrs_stat, score_record
 from trainer.metrics import binary_report, mae, mean_defined, se_ppv_f1

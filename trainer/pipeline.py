@@ -148,20 +148,24 @@ def train_recipe(
     seed: int = 0,
     data_paths: list[Path] | None = None,
     eval_paths: list[Path] | None = None,
+    records_dir: Path | None = None,
     resume: bool = False,
 ) -> TrainRun:
-    """Run `recipe` into `out_dir` (see the module docstring for the layout)."""
+    """Run `recipe` into `out_dir` (see the module docstring for the layout). Real records evaluated: `eval_paths`,
+    else the recipe's `eval_records` under `records_dir` (passed in: an installed package has no fixtures)."""
     _prepare_out(out_dir, resume)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
+        if eval_paths is None:
+            eval_paths = [Path(records_dir) / p for p in recipe.eval_records] if records_dir is not None else []
         return _train(recipe, out_dir, seed, list(data_paths or []), eval_paths, resume)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(
-    recipe: Recipe, out_dir: Path, seed: int, data_paths: list[Path], eval_paths: list[Path] | None, resume: bool
+    recipe: Recipe, out_dir: Path, seed: int, data_paths: list[Path], eval_paths: list[Path], resume: bool
 ) -> TrainRun:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -178,8 +182,7 @@ def _train(
     timings["pretrain_s"] = pretrained.wall_s
 
     spec = InputSpec.model_validate(recipe.model.input.model_dump())
-    paths = eval_paths if eval_paths is not None else [Path(p) for p in recipe.eval_records]
-    records, record_notes = _eval_records(paths, spec, set(data.train_records))
+    records, record_notes = _eval_records(eval_paths, spec, set(data.train_records))
 
     methods: dict[str, dict[str, object]] = {}
     enecg_model, enecg_thresholds = None, {}
@@ -260,3 +263,11 @@ def _train(
         "run finished: %.0f s this session, %.0f s in all: %s", timings["session_s"], timings["total_s"], bundle_dir
     )
     return TrainRun(bundle_dir, json_path, md_path, report)
+
+
+def build_ci_bundle(out_dir: str | Path, seed: int = 0, records_dir: Path | None = None) -> Path:
+    """Train the `ci` recipe into `out_dir` and return the bundle directory (tests, and the demo without a bundle);
+    ``records_dir`` holds the recipe's real evaluation records (none evaluated without it)."""
+    from trainer.recipes import CI
+
+    return train_recipe(CI, Path(out_dir), seed=seed, records_dir=records_dir).bundle_dir

@@ -1,7 +1,7 @@
 """Named training recipes: everything `enecg train --recipe NAME` does, as one validated config.
 
 - `ci`: tiny experts, a small synthetic set; trains, evaluates and writes a bundle in well under 2 minutes on a
-  2-core CPU. Tests and the streaming worker's tests build it with `build_ci_bundle`.
+  2-core CPU. Tests and the streaming worker's tests build it with `trainer.pipeline.build_ci_bundle`.
 - `default`: the shipped bundle. Base-size hubert and resnet experts and a tiny patch expert (all three base
   would be ~20.4 MB of fp32 weights, over the 20 MB limit), trained on synthetic data only so that every real
   record stays held out for evaluation. (A variant adding fast AF / sinus tachycardia windows through
@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.config import EnECGConfig, ExpertSpec, InputSpec
@@ -20,9 +18,6 @@ from trainer.finetune import FinetuneSettings, Method
 from trainer.losses import LossWeights
 from trainer.pretrain import PretrainSettings
 from trainer.rate_bands import RateBand
-
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO / "tests" / "fixtures"
 
 
 class Recipe(BaseModel):
@@ -43,7 +38,11 @@ class Recipe(BaseModel):
     pretrain: PretrainSettings
     finetune: FinetuneSettings
     compare: tuple[Method, ...] = Field((), description="baselines trained on the same data for the comparison")
-    eval_records: tuple[str, ...] = Field((), description="real recordings evaluated whole (never trained on)")
+    eval_records: tuple[str, ...] = Field(
+        (),
+        description="real recordings evaluated whole (never trained on), relative to the records directory "
+        "the run is given (`enecg train --records-dir`; in a checkout, tests/fixtures)",
+    )
     threads: int = Field(
         1, ge=1, description="torch intra-op threads (1: on a shared 2-core machine, OpenMP oversubscription costs 10x)"
     )
@@ -65,7 +64,7 @@ CI = Recipe(
     pretrain=PretrainSettings(epochs=1, batch_size=64),
     finetune=FinetuneSettings(epochs=3, batch_size=32, lr=3e-3, patience=2),
     compare=(Method(kind="single", expert="resnet"), Method(kind="full", expert="resnet")),
-    eval_records=tuple(str(FIXTURES / "cpsc2018" / f"A000{i}") for i in range(1, 6)),
+    eval_records=tuple(f"cpsc2018/A000{i}" for i in range(1, 6)),
 )
 
 DEFAULT = Recipe(
@@ -95,9 +94,9 @@ DEFAULT = Recipe(
         Method(kind="full", expert="resnet"),
     ),
     eval_records=(
-        str(FIXTURES / "mitdb" / "100"),
-        str(FIXTURES / "mitdb" / "101"),
-        *(str(FIXTURES / "cpsc2018" / f"A000{i}") for i in range(1, 6)),
+        "mitdb/100",
+        "mitdb/101",
+        *(f"cpsc2018/A000{i}" for i in range(1, 6)),
     ),
 )
 
@@ -127,10 +126,3 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}")
     return RECIPES[name]
-
-
-def build_ci_bundle(out_dir: str | Path, seed: int = 0) -> Path:
-    """Train the `ci` recipe into `out_dir` and return the bundle directory (for test fixtures)."""
-    from trainer.pipeline import train_recipe
-
-    return train_recipe(CI, Path(out_dir), seed=seed).bundle_dir

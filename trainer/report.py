@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 
 from models.enecg import EnECG  # noqa: E402
 from models.tasks import RHYTHM_LABELS  # noqa: E402
-from trainer.beats import pick_beats, run_record  # noqa: E402
+from streamer.beats import pick_beats  # noqa: E402
+from trainer.beats import run_record  # noqa: E402
 from trainer.datasets import LabelledRecord  # noqa: E402
 
 SYNTH = "synthetic test windows (held-out synthetic patients)"

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.enecg import EnECG
 from models.tasks import ECTOPY_LABELS, LETHAL_RHYTHMS, RHYTHM_LABELS
-from trainer.beats import QRS_PEAK, REFRACTORY_S
+from streamer.beats import QRS_PEAK, REFRACTORY_S
 from trainer.datasets import LabelledWindows
 from trainer.evaluate import Thresholds, predict
 

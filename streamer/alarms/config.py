@@ -10,6 +10,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamer.beats import QRS_PEAK, REFRACTORY_S
 from streamer.contract import Priority
 
 
@@ -48,7 +49,11 @@ DEFAULT_CONDITIONS: dict[str, ConditionSettings] = {
     "trigeminy": _c(L, 5, 10),
     "frequent_pvcs": _c(L, 10, 10),
     "leads_off": _c(T, 2, 0),
-    "signal_noisy": _c(T, 2, 2),
+    # rhythm alarms are suppressed from the first unreadable window; the nurse is called after 3 unreadable
+    # windows in a row (4 s of windows at a 2 s hop). Windows overlap, so one 1-2 s artefact spoils 2-3 windows:
+    # at onset 2 s (2 windows) MIT-BIH 100 drew it at 4 of 4 grid phases, at 4 s at 1 of 4. More (5 windows) would
+    # miss a 10 s leads-off stretch the shipped model reads unusable in only 4 windows (tests/test_worker_alarms.py)
+    "signal_noisy": _c(T, 4, 2),
     "signal_lost": _c(T, 3, 0),
     "second_monitor": _c(T, 0, 0),  # two monitors stream on one bed: only the first one's signal is analysed
 }
@@ -87,12 +92,23 @@ class AlarmSettings(BaseModel):
     tachy_beats: int = Field(17, ge=2)
     vt_bpm: float = Field(100.0, gt=0)
     vt_beats: int = Field(5, ge=2)
+    # atrial fibrillation from the model and RR irregularity (streamer.alarms.rr_irregularity), calibrated on
+    # synthetic rhythms only (tests/test_rr_irregularity.py, 30 s, 8 ms jitter): AF at 60-180 bpm >= 0.10; sinus,
+    # brady, tachy, SVT, bigeminy, PACs, PVCs, couplets < 0.09 with medians < 0.07; trigeminy and 3-4 beat PVC
+    # runs below 0.09 in >= 85 % of stretches (the model must say AF too). Flutter and AV block are not judged.
+    af_rr_horizon_s: float = Field(30.0, gt=0, description="RR irregularity over the beats of this long")
+    af_rr_min_intervals: int = Field(8, ge=4, description="fewer RR intervals: rhythm not judged by RR")
+    af_rr_on: float = Field(0.09, gt=0, description="RR irregularity (nMASD) at or above: irregular")
+    af_rr_off: float = Field(0.07, gt=0, description="below: regular, so not AF whatever the model says")
+    af_rr_relief: float = Field(
+        0.15, ge=0, lt=1, description="with irregular RR, AF needs p(AF) >= its threshold minus this"
+    )
     # ectopy
     pvc_run_count: int = Field(3, ge=2, description="PVCs in one window for a 'run' (with no VT/bigeminy)")
     frequent_pvcs_per_min: float = Field(10.0, gt=0)
     # beats
-    qrs_threshold: float = Field(0.5, gt=0, lt=1)
-    refractory_s: float = Field(0.2, gt=0)
+    qrs_threshold: float = Field(QRS_PEAK, gt=0, lt=1, description="QRS-track peak for a beat (bundle: qrs.peak)")
+    refractory_s: float = Field(REFRACTORY_S, gt=0, description="no two beats closer (bundle: qrs.refractory_s)")
     # updates
     update_min_interval_s: float = Field(10.0, ge=0, description="at most one 'updated' per alarm this often")
     update_hr_delta_bpm: float = Field(10.0, gt=0, description="HR change that is worth an 'updated'")

@@ -9,7 +9,8 @@ before such a window, or before a window that sees asystole, make no RR interval
 bradycardia across a leads-off stretch, nor as the heart restarts after a pause the asystole alarm covers).
 Latching alarms whose condition ended stay raised until acknowledged, then clear.
 
-Restart: the worker rebuilds state by replaying >= 30 s of input (the beat timeline needs ~17 beats) after
+Restart: the worker rebuilds state by replaying >= 30 s of input (the beat timeline needs ~17 beats; the AF rule
+judges RR on the beats it has, from 8 intervals, up to its 30 s horizon) after
 calling `restore` with this bed's recent records from the alerts topic. `restore` reinstates the alarms not yet
 cleared (same id, seq, state), drops any emission whose (alert_id, seq) was already published, and does not
 start a new episode of a condition at a signal time it had already published a record for.
@@ -37,6 +38,10 @@ RHYTHM_CONDITIONS = (
     "asystole", "ventricular_fibrillation", "ventricular_tachycardia", "extreme_bradycardia", "extreme_tachycardia",
     "atrial_fibrillation", "hr_out_of_limits", "pvc_run", "bigeminy", "trigeminy", "frequent_pvcs",
 )  # fmt: skip
+
+
+#: Verdict values that are measurements, not model scores: they never make an alarm worth an 'updated'.
+_NOT_SCORES = {"rate_bpm", "no_qrs_s", "pvc_per_min", "low_bpm", "high_bpm", "rr_irregularity"}
 
 
 @dataclass(slots=True)
@@ -311,7 +316,7 @@ class AlarmEngine:
             return []
         hr = ctx.reading.hr_bpm
         hr_moved = hr is not None and (alarm.hr_bpm is None or abs(hr - alarm.hr_bpm) >= s.update_hr_delta_bpm)
-        keys = set(ctx.scores) & set(alarm.scores) - {"rate_bpm", "no_qrs_s", "pvc_per_min", "low_bpm", "high_bpm"}
+        keys = set(ctx.scores) & set(alarm.scores) - _NOT_SCORES
         score_moved = any(abs(ctx.scores[k] - alarm.scores[k]) >= s.update_score_delta for k in keys)
         if not (hr_moved or score_moved):
             return []

@@ -6,6 +6,15 @@ timeline for "5 beats at > 100 bpm": VT is on when p(ventricular_tachycardia) >=
 beats run at > 100 bpm (the model's mean RR stands in when fewer than 5 beats were found); off when the score
 falls below threshold - hysteresis or the rate below 100 - 5 bpm. A PVC run is >= 3 PVCs counted in one window
 while neither VT nor bi-/trigeminy is on (the ectopy head counts PVCs but does not say they are consecutive).
+
+Atrial fibrillation is decided as monitors decide it, over tens of seconds of beats: the RR irregularity of the
+last ``af_rr_horizon_s`` (ectopic beats set aside, `streamer.alarms.rr_irregularity`) AND the model. Irregular RR
+(>= ``af_rr_on``) with p(AF) >= its threshold - ``af_rr_relief``: on (off once p(AF) falls a further
+``score_hysteresis`` below that); regular RR (< ``af_rr_off``): off whatever the model says (PVCs, bigeminy,
+sinus arrhythmia are not AF); RR in between: hold unless the model is clearly off. With the alarm's onset and
+clear times, that is the onset/offset hysteresis. Too few beats to judge RR (< ``af_rr_min_intervals`` since the
+horizon or since the last unreadable window): the model alone may keep AF (hold), never raise it. Atrial
+flutter, regular when conduction is fixed, stays the model's.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import numpy as np
 
 from models.tasks import ECTOPY_LABELS, QUALITY_LABELS, RHYTHM_LABELS
 from streamer.alarms.config import AlarmSettings, HrLimits
+from streamer.alarms.rr_irregularity import rr_irregularity
 from streamer.beats import BeatStats
 
 State = Literal["on", "off", "hold"]
@@ -130,8 +140,17 @@ def evaluate(
     put("extreme_tachycardia", tachy_state, rate_bpm=tachy)
 
     af, afl = "atrial_fibrillation", "atrial_flutter"
-    af_state: State = "on" if on(af) or on(afl) else "off" if off(af) and off(afl) else "hold"
-    put(af, af_state, **{af: rhythm.get(af), afl: rhythm.get(afl)})
+    irregularity = rr_irregularity(beats.since(s.af_rr_horizon_s), s.af_rr_min_intervals)
+    p_af = rhythm.get(af, 0.0)
+    if irregularity is None:  # too few beats to judge RR: the model alone may hold AF, never raise it
+        fib: State = "hold" if on(af) else "off"
+    elif irregularity >= s.af_rr_on:  # irregular RR is evidence itself: the model's bar is lower by the relief
+        bar = thr(af) - s.af_rr_relief
+        fib = "on" if p_af >= bar else "off" if p_af < bar - s.score_hysteresis else "hold"
+    else:
+        fib = "off" if irregularity < s.af_rr_off or off(af) else "hold"
+    af_state: State = "on" if fib == "on" or on(afl) else "off" if fib == "off" and off(afl) else "hold"
+    put(af, af_state, **{af: rhythm.get(af), afl: rhythm.get(afl), "rr_irregularity": irregularity})
 
     hr_state: State = "hold"
     if hr is not None:

@@ -94,4 +94,7 @@ def vitals_record(
         ectopy=reading.ectopy,
         gate_weights={task: row.tolist() for task, row in zip(TASKS, gates, strict=True)},
         model_version=model_version,
+        calls=sorted(c for c, v in reading.verdicts.items() if v.state == "on" and c != "signal_noisy")
+        if reading.analysable
+        else [],
     )

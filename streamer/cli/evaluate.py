@@ -11,6 +11,8 @@ from streamer.cli.main import CommandError
 EXAMPLES = """examples:
   enecg evaluate --bundle models/bundles/default ../shared/data/mitdb/100 ../shared/data/mitdb/101
   enecg evaluate --bundle B tests/fixtures/cpsc2018/A0003 --no-peers --skip-s 0 --json
+  enecg evaluate --bundle B holter/rec01 --lead ECG=II
+      a single-lead record whose lead is named ECG, read as lead II
   enecg evaluate --bundle B synth:sinus-vt-sinus synth:af --skip-s 0 --report-dir out/eval
   enecg evaluate --bundle B synth:sinus-vt-sinus synth:asystole --skip-s 0 --no-peers --grid-phases 5
       alarm delays with the onsets at 5 places between two window ends (median and max per condition)
@@ -35,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("records", nargs="+", metavar="RECORD", help="records to evaluate")
     parser.add_argument("--bundle", required=True, help="model bundle directory")
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="default: %(default)s")
+    parser.add_argument(
+        "--lead", action="append", default=[], metavar="NAME=LEAD",
+        help="a recorded lead is this standard lead (repeatable): e.g. --lead ECG=II for a single-lead Holter, "
+             "wearable or challenge record whose lead is named ECG",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--report-dir", help="also write evaluate.md, evaluate.json and plots here")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.evaluation import evaluate, load_eval_record, synthetic_record
     from streamer.evaluation.peers import PEERS
     from streamer.evaluation.report import text_table, write_report
-    from streamer.replay.sources import SourceError
+    from streamer.replay.sources import SourceError, parse_lead_map
 
     if args.skip_s < 0:
         raise CommandError(f"--skip-s must be >= 0, got {args.skip_s}")
@@ -65,13 +72,17 @@ def run(args: argparse.Namespace) -> int:
     except (BundleError, OSError) as error:
         raise CommandError(f"cannot use bundle {args.bundle}: {error}") from error
     leads, fs = tuple(manifest.input.leads), float(manifest.input.sample_rate_hz)
+    try:
+        lead_map = parse_lead_map(args.lead)
+    except SourceError as error:
+        raise CommandError(str(error)) from None
     records = []
     for path in args.records:
         try:
             if path.startswith("synth:"):
                 records.append(synthetic_record(path.removeprefix("synth:"), fs, leads))
             else:
-                records.append(load_eval_record(path, leads))
+                records.append(load_eval_record(path, leads, lead_map))
         except (SourceError, KeyError, ValueError, OSError) as error:
             raise CommandError(f"cannot evaluate {path}: {str(error).strip(chr(34) + chr(39))}") from error
     try:
@@ -89,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (for the report)."""
     words = ["enecg", "evaluate", "--bundle", args.bundle, *args.records, "--backend", args.backend]
+    words += [w for item in args.lead for w in ("--lead", item)]
     words += ["--skip-s", f"{args.skip_s:g}", "--chunk-ms", f"{args.chunk_ms:g}"] + (
         [] if args.peers else ["--no-peers"]
     )

@@ -17,7 +17,7 @@ from streamer.cli.main import CommandError
 from streamer.replay.engine import ReplaySummary, replay
 from streamer.replay.plan import Faults, Gap, ReplayConfig
 from streamer.replay.scenarios import scenario_descriptions, scenario_recording
-from streamer.replay.sources import Recording, SourceError, load_recording
+from streamer.replay.sources import Recording, SourceError, load_recording, parse_lead_map
 from streamer.settings import KafkaSettings, TopicSettings
 
 DESCRIPTION = """\
@@ -40,7 +40,9 @@ over the chunk interval. Without --loop each bed plays its recording once, from 
 it; --duration caps each bed's signal; --loop repeats until --duration or Ctrl-C.
 
 Leads: --leads picks and orders leads by name. MIT-BIH's modified limb leads are accepted for the
-standard ones and published under the standard name: MLII as II (also MLI as I, MLIII as III).
+standard ones and published under the standard name: MLII as II (also MLI as I, MLIII as III). A lead
+with another name (Holter, wearable and challenge records often call theirs ECG) is named with
+--lead NAME=LEAD, e.g. --lead ECG=II, and published as that lead.
 
 Faults (for testing consumers; drawn per chunk, reproducible with --seed):
   --drop P       the chunk is lost (its seq is skipped)
@@ -135,6 +137,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     src.add_argument("--list-scenarios", action="store_true", help="print the built-in scenarios and exit")
     src.add_argument("--leads", help="comma-separated leads to send, in this order (e.g. II,V1)")
+    src.add_argument(
+        "--lead", action="append", default=[], metavar="NAME=LEAD",
+        help="a recorded lead is this standard lead (repeatable): e.g. --lead ECG=II for a record whose lead is "
+             "named ECG; it is sent as that lead",
+    )  # fmt: skip
     src.add_argument("--sample-rate", type=positive, help="sampling rate of CSV/NPZ recordings, Hz")
     src.add_argument("--npz-key", help="the NPZ array holding the signal")
     src.add_argument("--duration", type=positive, metavar="S", help="seconds of signal per bed")
@@ -194,8 +201,10 @@ def load_recordings(args: argparse.Namespace) -> list[Recording]:
     leads = [name.strip() for name in args.leads.split(",") if name.strip()] if args.leads else None
     recordings = []
     try:
+        lead_map = parse_lead_map(args.lead)
         for path in args.records:
-            recordings.append(load_recording(path, sample_rate_hz=args.sample_rate, npz_key=args.npz_key))
+            recording = load_recording(path, sample_rate_hz=args.sample_rate, npz_key=args.npz_key)
+            recordings.append(recording.rename_leads({k: v for k, v in lead_map.items() if k in recording.leads}))
         recordings = [rec.select_leads(leads) for rec in recordings]
         for name in args.scenario:
             recordings.append(scenario_recording(name, sample_rate_hz=args.sample_rate, leads=leads, seed=args.seed))

@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eval", type=Path, nargs="+", default=None, metavar="PATH",
         help="real records to evaluate whole instead of the recipe's (records trained on are skipped)",
     )  # fmt: skip
+    parser.add_argument(
+        "--records-dir", type=Path, default=Path("tests/fixtures"), metavar="DIR",
+        help="where the recipe's real evaluation records lie (mitdb/100, cpsc2018/A0001, ...); default: %(default)s",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
     parser.set_defaults(func=run, default_log_level="INFO")  # an hour-long run says how far it is
 
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train_recipe(
             recipe, args.out, seed=args.seed, data_paths=args.data, eval_paths=args.eval,
-            resume=args.resume,
+            records_dir=args.records_dir, resume=args.resume,
         )  # fmt: skip
     except RunError as error:
         raise CommandError(str(error)) from error

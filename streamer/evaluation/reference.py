@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,13 +114,14 @@ def read_episode_sidecar(path: Path) -> list[Episode] | None:
     return None
 
 
-def load_eval_record(path: str | Path, leads: tuple[str, ...]) -> EvalRecord:
-    """A record on disk with its reference, restricted to ``leads`` (the bundle's); SourceError when unreadable."""
+def load_eval_record(path: str | Path, leads: tuple[str, ...], lead_map: Mapping[str, str] | None = None) -> EvalRecord:
+    """A record on disk with its reference, restricted to ``leads`` (the bundle's) after renaming its leads by
+    ``lead_map`` (``{"ECG": "II"}``); SourceError when unreadable."""
     path = Path(path)
-    recording = load_recording(path).select_leads(list(leads))
+    recording = load_recording(path).rename_leads(lead_map).select_leads(list(leads))
     spec = InputSpec(leads=leads, sample_rate_hz=recording.sample_rate_hz, window_s=1.0, hop_s=1.0, qrs_stride=1)
     try:
-        labelled = next(iter_records(path, spec))
+        labelled = next(iter_records(path, spec, lead_map))
     except (StopIteration, OSError, ValueError) as exc:
         raise SourceError(f"{path}: no labels readable ({exc})") from exc
     out = from_labelled(labelled, recording)

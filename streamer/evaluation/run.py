@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from models.bundle import read_manifest
 from models.config import InputSpec
 from models.runtime import open_runtime
-from streamer.contract import AlertState, Priority
+from streamer.contract import AlertState, Priority, Vitals
 from streamer.evaluation.efficiency import find_training_report, training_efficiency
 from streamer.evaluation.peers import run_peer
 from streamer.evaluation.reference import EvalRecord
@@ -156,6 +156,18 @@ def _condition_reference(
     return merge_spans(episodes), merge_spans(known)
 
 
+#: Labels the alarm engine decides from the model and the beat timeline together (Vitals.calls): the stream's
+#: reading of them is the engine's call, not the model's score alone.
+ENGINE_CALLS = ("atrial_fibrillation",)
+
+
+def says(vitals: Vitals, label: str, threshold: float) -> bool:
+    """Whether a window's vitals read ``label`` as present: the engine's call for ENGINE_CALLS, else the score."""
+    if label in ENGINE_CALLS:
+        return label in vitals.calls
+    return vitals.rhythm.get(label, 0.0) >= threshold
+
+
 def evaluate_record(
     rec: EvalRecord, stream: StreamResult, spec: InputSpec, thresholds: dict, skip_s: float, peers: Sequence[str]
 ) -> tuple[RecordEvaluation, dict[str, RecordScore | None]]:
@@ -179,7 +191,7 @@ def evaluate_record(
     if rec.record_labels is None:
         for label in EPISODE_LABELS:
             known = rec.known.get(label, [])
-            flags = [(b - hop, b, v.rhythm.get(label, 0.0) >= rthr.get(label, 0.5)) for a, b, v in vit]
+            flags = [(b - hop, b, says(v, label, rthr.get(label, 0.5))) for a, b, v in vit]
             ref = [(e.start_s, e.end_s) for e in rec.episodes if e.label == label]
             sc = score_episodes(label, ref, detected_spans(flags), known)
             if known and (sc.reference or sc.detected):
@@ -203,7 +215,7 @@ def evaluate_record(
     if rec.record_labels is not None and vit:
         good = [v for _, _, v in vit if v.quality == "good"] or [v for _, _, v in vit]
         for label, thr in rthr.items():
-            if np.mean([v.rhythm.get(label, 0.0) >= thr for v in good]) >= 0.5:
+            if np.mean([says(v, label, thr) for v in good]) >= 0.5:
                 predicted.add(label)
         for label, thr in thresholds.get("ectopy", {}).items():
             if any(v.ectopy.get(label, 0.0) >= thr for v in good):

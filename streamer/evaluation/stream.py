@@ -4,7 +4,7 @@ windows, micro-batcher, runtime) -> the worker's alarm stage (alarm engine + bea
 The chunks are the bytes `enecg replay` would send (``plan_replay``, no faults), decoded as the worker decodes
 them, and fed to `streamer.worker.core.Core` exactly as the Kafka edge does; only the broker is missing. The alarm
 stage is `EngineStage`: the worker's `AlarmStage`, built from the manifest as the worker builds it, which also keeps
-every beat the engine's timeline finalises (the timeline itself forgets beats after 30 s).
+every beat the engine's timeline finalises (the timeline itself forgets beats after 40 s).
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.leads import canonical_lead
+from models.leads import STANDARD_LEADS, canonical_lead
 
 NPZ_SIDECAR_KEYS = ("sample_rate_hz", "leads", "key", "baseline", "gain")
 
@@ -58,11 +59,27 @@ class Recording:
         index = {canonical_lead(name): i for i, name in reversed(list(enumerate(self.leads)))}
         missing = [w for w in wanted if canonical_lead(w) not in index]
         if missing:
-            raise SourceError(f"{self.name} has no lead {', '.join(missing)} (it has {', '.join(self.leads)})")
+            hint = (
+                f"; if its lead {self.leads[0]} is lead {missing[0]}, say so with --lead {self.leads[0]}={missing[0]}"
+            )
+            raise SourceError(
+                f"{self.name} has no lead {', '.join(missing)} (it has {', '.join(self.leads)})"
+                + (hint if len(self.leads) == 1 else "; map a lead by name with --lead NAME=LEAD")
+            )
         rows = [index[canonical_lead(w)] for w in wanted]
         counts = None if self.counts is None else self.counts[rows]
         leads = tuple(canonical_lead(w) for w in wanted)
         return Recording(self.name, self.sample_rate_hz, leads, self.signal_mv[rows], counts, self.gain)
+
+    def rename_leads(self, lead_map: Mapping[str, str] | None) -> Recording:
+        """The recording with leads renamed as the user says (``{"ECG": "II"}``; names not in the map stay)."""
+        if not lead_map:
+            return self
+        unknown = sorted(set(lead_map) - set(self.leads))
+        if unknown:
+            raise SourceError(f"{self.name} has no lead {', '.join(unknown)} to map (it has {', '.join(self.leads)})")
+        leads = tuple(lead_map.get(name, name) for name in self.leads)
+        return Recording(self.name, self.sample_rate_hz, leads, self.signal_mv, self.counts, self.gain)
 
     def head(self, seconds: float | None) -> Recording:
         """The first `seconds` of the recording (all of it when None)."""
@@ -71,6 +88,21 @@ class Recording:
         n = max(1, min(self.n_samples, round(seconds * self.sample_rate_hz)))
         counts = None if self.counts is None else self.counts[:, :n]
         return Recording(self.name, self.sample_rate_hz, self.leads, self.signal_mv[:, :n], counts, self.gain)
+
+
+def parse_lead_map(items: Sequence[str]) -> dict[str, str]:
+    """``--lead NAME=LEAD`` options -> {recorded name: standard lead}; SourceError naming a bad item."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, lead = (part.strip() for part in item.partition("="))
+        if not sep or not name or not lead:
+            raise SourceError(f"--lead {item!r}: expected NAME=LEAD, e.g. --lead ECG=II")
+        if canonical_lead(lead) not in STANDARD_LEADS:
+            raise SourceError(f"--lead {item!r}: {lead} is not a standard lead ({', '.join(STANDARD_LEADS)})")
+        if name in out:
+            raise SourceError(f"--lead {item!r}: {name} is mapped twice")
+        out[name] = canonical_lead(lead)
+    return out
 
 
 def load_recording(path: str | Path, *, sample_rate_hz: float | None = None, npz_key: str | None = None) -> Recording:

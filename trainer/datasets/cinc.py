@@ -6,6 +6,7 @@ ectopy diagnosis (e.g. 164884008 ventricular ectopics) says the record has such 
 window: it is kept in ``conditions`` and the per-window ectopy targets stay masked.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import wfdb
 
 from models.config import InputSpec
 from trainer.datasets.labels import OTHER, SNOMED
-from trainer.datasets.leads import resample, select_leads
+from trainer.datasets.leads import renamed, resample, select_leads
 from trainer.datasets.record import LabelledRecord, record_level_rhythm
 
 
@@ -65,8 +66,11 @@ def labelled_from_signal(
     )
 
 
-def load_cinc_record(path: str | Path, spec: InputSpec, group_id: str | None = None) -> LabelledRecord:
-    """A CinC 2020-format record (``.hea`` + ``.mat``/``.dat``) at ``spec``'s leads and rate."""
+def load_cinc_record(
+    path: str | Path, spec: InputSpec, group_id: str | None = None, lead_map: Mapping[str, str] | None = None
+) -> LabelledRecord:
+    """A CinC 2020-format record (``.hea`` + ``.mat``/``.dat``) at ``spec``'s leads and rate (``lead_map``: see
+    `trainer.datasets.leads.renamed`)."""
     path = Path(path)
     rec = wfdb.rdrecord(str(path))
     labels, conditions = map_codes(header_dx(rec.comments or []), SNOMED)
@@ -75,7 +79,7 @@ def load_cinc_record(path: str | Path, spec: InputSpec, group_id: str | None = N
         group_id or path.name,
         "cinc2020",
         rec.p_signal.T,
-        rec.sig_name,
+        renamed(rec.sig_name, lead_map),
         float(rec.fs),
         labels,
         conditions,

@@ -1,6 +1,6 @@
 """Pick the spec's leads from a recording by name and bring it to the spec's sampling rate."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -9,12 +9,18 @@ from scipy.signal import resample_poly
 from models import leads
 from models.leads import LeadError
 
-__all__ = ["LeadError", "rescale_samples", "resample", "select_leads"]
+__all__ = ["LeadError", "renamed", "rescale_samples", "resample", "select_leads"]
 
 
 def select_leads(signal: np.ndarray, names: Sequence[str], want: Sequence[str]) -> np.ndarray:
     """`models.leads.select_leads` as float32, the dtype of training windows."""
     return np.asarray(leads.select_leads(signal, names, want), dtype=np.float32)
+
+
+def renamed(names: Sequence[str], lead_map: Mapping[str, str] | None) -> list[str]:
+    """A recording's lead names with the user's mapping applied (``{"ECG": "II"}``: a lead a recorder named
+    generically is the standard lead the user says it is)."""
+    return [lead_map.get(n, n) for n in names] if lead_map else list(names)
 
 
 def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:

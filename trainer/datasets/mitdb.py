@@ -1,5 +1,6 @@
 """MIT-BIH-style WFDB records with a reference annotation file (``.atr``): beats and rhythm episodes."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import wfdb
 
 from models.config import InputSpec
 from trainer.datasets.labels import BEAT_SYMBOL_TO_AAMI, MITDB_RHYTHM, OTHER, sinus_label_for_rate
-from trainer.datasets.leads import resample, rescale_samples, select_leads
+from trainer.datasets.leads import renamed, resample, rescale_samples, select_leads
 from trainer.datasets.record import LabelledRecord, empty_rhythm, paint_rhythm
 
 
@@ -58,7 +59,11 @@ def _split_sinus_by_rate(start: int, end: int, beats: np.ndarray, fs: float) -> 
 
 
 def load_mitdb_record(
-    path: str | Path, spec: InputSpec, group_id: str | None = None, extension: str = "atr"
+    path: str | Path,
+    spec: InputSpec,
+    group_id: str | None = None,
+    extension: str = "atr",
+    lead_map: Mapping[str, str] | None = None,
 ) -> LabelledRecord:
     """A WFDB record plus its annotation file at ``spec``'s leads and rate. Beats map to AAMI classes; rhythm
     marks to our rhythm labels ('(N' named sinus/brady/tachy by rate); before the first rhythm mark the rhythm is
@@ -68,7 +73,7 @@ def load_mitdb_record(
     ann = read_annotations(path, extension)
     fs_in = float(rec.fs)
     signal = np.nan_to_num(rec.p_signal.T)  # (l_in, n_in)
-    x = resample(select_leads(signal, rec.sig_name, spec.leads), fs_in, spec.sample_rate_hz)
+    x = resample(select_leads(signal, renamed(rec.sig_name, lead_map), spec.leads), fs_in, spec.sample_rate_hz)
     n = x.shape[1]
     samples, classes = aami_beats(ann)
     beats = rescale_samples(samples, fs_in, spec.sample_rate_hz, n)

@@ -2,6 +2,7 @@
 whatever labels exist. Example sidecar: tests/fixtures/mitdb208-excerpt/ecg.json."""
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from models.config import InputSpec
 from models.tasks import QUALITY_LABELS, RHYTHM_LABELS
 from trainer.datasets.labels import AAMI_CLASSES, BEAT_SYMBOL_TO_AAMI, OTHER
-from trainer.datasets.leads import resample, rescale_samples, select_leads
+from trainer.datasets.leads import renamed, resample, rescale_samples, select_leads
 from trainer.datasets.record import LabelledRecord, empty_rhythm, paint_rhythm
 
 
@@ -79,13 +80,17 @@ def _read_array(path: Path, side: Sidecar) -> tuple[np.ndarray, list[str]]:
     return data, side.leads or header
 
 
-def load_plain_record(path: str | Path, spec: InputSpec, sidecar: str | Path | None = None) -> LabelledRecord:
+def load_plain_record(
+    path: str | Path, spec: InputSpec, sidecar: str | Path | None = None, lead_map: Mapping[str, str] | None = None
+) -> LabelledRecord:
     """``path`` (.npz/.csv) plus ``sidecar`` (default: same stem, .json) at ``spec``'s leads and rate."""
     path = Path(path)
     side = Sidecar.model_validate(json.loads(Path(sidecar or path.with_suffix(".json")).read_text()))
     raw, names = _read_array(path, side)
     fs = side.sample_rate_hz
-    x = resample(select_leads((raw - side.baseline) / side.gain, names, spec.leads), fs, spec.sample_rate_hz)
+    x = resample(
+        select_leads((raw - side.baseline) / side.gain, renamed(names, lead_map), spec.leads), fs, spec.sample_rate_hz
+    )
     n = x.shape[1]
     scale = spec.sample_rate_hz
 

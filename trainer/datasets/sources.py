@@ -1,6 +1,6 @@
 """One entry point for every on-disk format: find records under a path and cut them into windows."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from models.config import InputSpec
@@ -14,26 +14,29 @@ from trainer.datasets.windows import LabelledWindows, concat_windows, empty_wind
 PTBXL_CSV = "ptbxl_database.csv"
 
 
-def _load_one(path: Path, spec: InputSpec) -> Iterator[LabelledRecord]:
+def _load_one(path: Path, spec: InputSpec, lead_map: Mapping[str, str] | None = None) -> Iterator[LabelledRecord]:
     if path.name == PTBXL_CSV:
         yield from iter_ptbxl(path, spec)
     elif path.suffix in (".npz", ".csv"):
-        yield load_plain_record(path, spec)
+        yield load_plain_record(path, spec, lead_map=lead_map)
     else:
         base = path.with_suffix("") if path.suffix in (".hea", ".dat", ".mat", ".atr") else path
         if base.with_suffix(".atr").exists():
-            yield load_mitdb_record(base, spec)
+            yield load_mitdb_record(base, spec, lead_map=lead_map)
         else:
-            yield load_cinc_record(base, spec)
+            yield load_cinc_record(base, spec, lead_map=lead_map)
 
 
-def iter_records(path: str | Path, spec: InputSpec) -> Iterator[LabelledRecord]:
+def iter_records(
+    path: str | Path, spec: InputSpec, lead_map: Mapping[str, str] | None = None
+) -> Iterator[LabelledRecord]:
     """Records at ``path``: a WFDB record (with ``.atr`` -> MIT-BIH loader, else CinC 2020 header), a
     ``ptbxl_database.csv``, an ``.npz``/``.csv`` with a sidecar ``.json``, or a folder of any of these
-    (a folder holding ptbxl_database.csv is read through the CSV only)."""
+    (a folder holding ptbxl_database.csv is read through the CSV only). ``lead_map`` renames a single record's
+    leads (``{"ECG": "II"}``)."""
     path = Path(path)
     if not path.is_dir():
-        yield from _load_one(path, spec)
+        yield from _load_one(path, spec, lead_map)
         return
     if (path / PTBXL_CSV).exists():
         yield from iter_ptbxl(path / PTBXL_CSV, spec)

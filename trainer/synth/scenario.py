@@ -249,6 +249,15 @@ BUILTIN_SCENARIOS: dict[str, Scenario] = {
                 _s("pvc", 20, hr_bpm=75, ectopic_rate=0.15, noise=_LIGHT),
             ),
         ),
+        *(
+            Scenario(
+                name=f"bigeminy-{bpm}",
+                description=f"sinus {bpm} bpm 20 s, ventricular bigeminy 40 s: {bpm} QRS per minute throughout "
+                "(each PVC's compensatory pause keeps the rate; a monitor must show it, not half or 1.x times it)",
+                segments=(_s("sinus", 20, hr_bpm=bpm, noise=_LIGHT), _s("bigeminy", 40, hr_bpm=bpm, noise=_LIGHT)),
+            )
+            for bpm in (60, 80, 120)
+        ),
         Scenario(
             name="brady",
             description="sinus 70 bpm 20 s, sinus bradycardia 35 bpm 30 s (extreme), sinus 65 bpm 20 s",
