@@ -28,9 +28,10 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "bundles" / "d
 
 
 def test_alarm_stage_takes_beat_picking_from_the_manifest_and_only_label_thresholds() -> None:
-    manifest = read_manifest(DEFAULT_BUNDLE)
-    qrs = manifest.thresholds["qrs"]
-    assert qrs["refractory_s"] != AlarmSettings().refractory_s  # else this test shows nothing
+    shipped = read_manifest(DEFAULT_BUNDLE)
+    qrs = {"peak": 0.6, "refractory_s": 0.3}  # not the defaults (the shipped bundle's equal them now)
+    manifest = shipped.model_copy(update={"thresholds": {**shipped.thresholds, "qrs": qrs}})
+    assert (qrs["peak"], qrs["refractory_s"]) != (AlarmSettings().qrs_threshold, AlarmSettings().refractory_s)
     settings = AlarmSettings(hr_limits=HrLimits(low_bpm=45, high_bpm=130))
     engine = AlarmStage.from_manifest(manifest, settings).engine
     assert (engine.settings.qrs_threshold, engine.settings.refractory_s) == (qrs["peak"], qrs["refractory_s"])
