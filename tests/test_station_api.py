@@ -105,8 +105,9 @@ async def test_settings_need_a_session_and_valid_values(kafka: KafkaSettings, to
                           "extreme_tachycardia"}  # fmt: skip
         unit_wide = {"bed_id": None, "unit": "CCU", "hr_low_bpm": 45, "hr_high_bpm": 130, "user": "Charge RN"}
         assert (await client.post("/api/settings", json=unit_wide, headers=BEARER)).status == 202
-        keys = [k for k, _ in await records(kafka, topics.bed_settings, BedSettings)]
-        assert keys[-1] == b"unit/CCU"
+        on_topic = await records(kafka, topics.bed_settings, BedSettings)  # partitions read in any order
+        (unit_record,) = [r for k, r in on_topic if k == b"unit/CCU"]
+        assert (unit_record.unit, unit_record.hr_high_bpm, unit_record.user) == ("CCU", 130, "Charge RN")
         nameless_unit = unit_wide | {"unit": None}
         answer = await client.post("/api/settings", json=nameless_unit, headers=BEARER)
         assert answer.status == 400 and "need a unit" in (await answer.json())["error"]
