@@ -57,3 +57,16 @@ def identify(request: web.Request, settings: DashboardSettings) -> str | None:
 
 def challenge_headers(settings: DashboardSettings) -> dict[str, str]:
     return {"WWW-Authenticate": 'Basic realm="EnECG central station"'} if settings.user else {}
+
+
+def refuse_foreign_json(request: web.Request, settings: DashboardSettings, what: str) -> web.Response | None:
+    """A 403 for a POST from another origin (the page's own: the configured public one behind a TLS proxy, else
+    this server's), a 415 for a body that is not JSON; None when the request may go on. Every state-changing
+    handler asks this first."""
+    origin = request.headers.get("Origin")
+    own = settings.public_origin or f"{request.scheme}://{request.host}"
+    if origin is not None and origin != own:
+        return web.json_response({"error": f"cross-origin {what} refused (from {origin[:100]})"}, status=403)
+    if request.content_type != "application/json":
+        return web.json_response({"error": f"send the {what} as application/json"}, status=415)
+    return None

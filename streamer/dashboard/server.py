@@ -222,11 +222,8 @@ def _sse(event: str, data: str) -> bytes:
 
 
 async def _action(request: web.Request) -> web.Response:
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != _own_origin(request):
-        return web.json_response({"error": f"cross-origin action refused (from {origin[:100]})"}, status=403)
-    if request.content_type != "application/json":
-        return web.json_response({"error": "send the action as application/json"}, status=415)
+    if (refusal := auth.refuse_foreign_json(request, request.app[SETTINGS], "action")) is not None:
+        return refusal
     try:
         body = ActionRequest.model_validate_json(await request.read())
     except ValidationError as error:
@@ -265,11 +262,6 @@ async def _action(request: web.Request) -> web.Response:
 def _alarm_states(bed: BedState, alert_id: str | None) -> dict[str, str]:
     """What the acknowledge acted on: alert_id -> its state then (one alarm, or every active one of the bed)."""
     return {a: al.alert.state.value for a, al in bed.alarms.items() if alert_id in (None, a)}
-
-
-def _own_origin(request: web.Request) -> str:
-    """The origin the page was served from: the configured public one (behind a TLS proxy), else this server's."""
-    return request.app[SETTINGS].public_origin or f"{request.scheme}://{request.host}"
 
 
 def _ack_refusal(bed: BedState, alert_id: str, caught_up: bool) -> tuple[int, str] | None:

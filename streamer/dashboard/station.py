@@ -102,12 +102,8 @@ async def settings_view(request: web.Request) -> web.Response:
 
 
 async def change_settings(request: web.Request) -> web.Response:
-    origin = request.headers.get("Origin")
-    own = request.app[SETTINGS].public_origin or f"{request.scheme}://{request.host}"
-    if origin is not None and origin != own:
-        return _error(403, f"cross-origin settings change refused (from {origin[:100]})")
-    if request.content_type != "application/json":
-        return _error(415, "send the settings as application/json")
+    if (refusal := auth.refuse_foreign_json(request, request.app[SETTINGS], "settings change")) is not None:
+        return refusal
     try:
         body = SettingsRequest.model_validate_json(await request.read())
     except ValidationError as error:
