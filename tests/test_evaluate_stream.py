@@ -20,7 +20,7 @@ from streamer.evaluation import evaluate, stream_record, synthetic_record
 from streamer.evaluation.report import write_report
 from streamer.evaluation.stream import T0_NS
 from streamer.replay.plan import ReplayConfig, plan_replay
-from streamer.worker.alarms import AlarmStage
+from streamer.worker.alarms import engine_from_manifest
 
 
 @pytest.mark.slow
@@ -41,7 +41,7 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(ci_bundle: Path, 
         windows += assembler.push(chunk, chunk.start_time_ns).windows  # arrives as it is measured
     assert result.windows == len(result.vitals) == len(windows) > 20
     qrs = runtime.predict(stack(windows))["qrs_prob"]  # (b, t_qrs)
-    settings = AlarmStage.from_manifest(manifest).engine.settings  # the worker's beat picking, from the manifest
+    settings = engine_from_manifest(manifest).settings  # the worker's beat picking, from the manifest
     assert settings.refractory_s == manifest.thresholds["qrs"]["refractory_s"]
     never_forgets = BeatTimeline(keep_s=1e9)
     for w, track in zip(windows, qrs, strict=True):

@@ -1,4 +1,4 @@
-"""The worker's Kafka-free `Core` with a real bundle: end of stream, forgetting a bed, and the alarm stage's
+"""The worker's Kafka-free `Core` with a real bundle: end of stream, forgetting a bed, and the alarm engine's
 settings from the manifest."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from streamer.alarms import AlarmSettings, HrLimits
 from streamer.assembly import AssemblerSettings
 from streamer.batcher import BatcherSettings
 from streamer.contract import WaveformChunk
-from streamer.evaluation.stream import EngineStage
+from streamer.evaluation.stream import CollectingEngine
 from streamer.metrics import WorkerMetrics
-from streamer.worker.alarms import AlarmStage
+from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.core import Core
 
 NS = 1_000_000_000
@@ -27,33 +27,34 @@ T0 = 1_700_000_000 * NS
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "bundles" / "default"
 
 
-def test_alarm_stage_takes_beat_picking_from_the_manifest_and_only_label_thresholds() -> None:
+def test_the_engine_takes_beat_picking_from_the_manifest_and_only_label_thresholds() -> None:
     shipped = read_manifest(DEFAULT_BUNDLE)
     qrs = {"peak": 0.6, "refractory_s": 0.3}  # not the defaults (the shipped bundle's equal them now)
     manifest = shipped.model_copy(update={"thresholds": {**shipped.thresholds, "qrs": qrs}})
     assert (qrs["peak"], qrs["refractory_s"]) != (AlarmSettings().qrs_threshold, AlarmSettings().refractory_s)
     settings = AlarmSettings(hr_limits=HrLimits(low_bpm=45, high_bpm=130))
-    engine = AlarmStage.from_manifest(manifest, settings).engine
+    engine = engine_from_manifest(manifest, settings)
     assert (engine.settings.qrs_threshold, engine.settings.refractory_s) == (qrs["peak"], qrs["refractory_s"])
     assert engine.settings.hr_limits == settings.hr_limits  # the caller's other settings are kept
     assert engine.thresholds == manifest.thresholds["rhythm"] | manifest.thresholds["ectopy"]
     assert not {"peak", "refractory_s", *QUALITY_LABELS} & set(engine.thresholds)
-    evaluation = EngineStage.from_manifest(manifest).engine  # `enecg evaluate` builds its stage the same way
-    assert (evaluation.settings, evaluation.thresholds) == (AlarmStage.from_manifest(manifest).engine.settings,
-                                                            engine.thresholds)  # fmt: skip
+    evaluation = engine_from_manifest(manifest, engine=CollectingEngine)  # `enecg evaluate` builds it the same way
+    assert isinstance(evaluation, CollectingEngine)
+    assert (evaluation.settings, evaluation.thresholds) == (engine_from_manifest(manifest).settings, engine.thresholds)
 
 
 def test_a_manifest_without_qrs_settings_keeps_the_defaults() -> None:
     thresholds = {"rhythm": {"asystole": 0.3}, "quality": {"good": 0.5}}
-    engine = AlarmStage(InputSpec(leads=("II",), sample_rate_hz=250, window_s=5, hop_s=1, qrs_stride=5),
-                        thresholds, "v").engine  # fmt: skip
+    spec = InputSpec(leads=("II",), sample_rate_hz=250, window_s=5, hop_s=1, qrs_stride=5)
+    manifest = read_manifest(DEFAULT_BUNDLE).model_copy(update={"input": spec, "thresholds": thresholds})
+    engine = engine_from_manifest(manifest)
     assert engine.settings == AlarmSettings() and engine.thresholds == {"asystole": 0.3}
 
 
 def _core(bundle: Path, max_batch: int = 32) -> Core:
-    stage = AlarmStage.from_manifest(read_manifest(bundle))
+    engine = engine_from_manifest(read_manifest(bundle))
     batcher = BatcherSettings(max_batch=max_batch, max_delay_s=0.0)
-    return Core(open_runtime(bundle, "torch"), stage, WorkerMetrics(), batcher)
+    return Core(open_runtime(bundle, "torch"), engine, WorkerMetrics(), batcher)
 
 
 def _chunks(spec: InputSpec, seconds: int, bed: str = "bed-1") -> list[WaveformChunk]:
@@ -80,10 +81,10 @@ def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(ci
     ends = [v.window_end_ns for v in vitals]
     assert len(ends) == queued + 1 and ends[-1] == T0 + 20 * NS  # the last full window, held back by the tail
     assert ends == list(range(T0 + core.spec.window_ns, T0 + 20 * NS + 1, hop))
-    assert core.alarms.engine.timeline("bed-1") is not None and core.alarms.engine.timeline("bed-1").beats
+    assert core.alarms.timeline("bed-1") is not None and core.alarms.timeline("bed-1").beats
 
     assert core.drop_partitions([("wave", 3)]) == ["bed-1"]
-    assert core.beds == [] and core.assembler.beds == [] and core.alarms.engine.timeline("bed-1") is None
+    assert core.beds == [] and core.assembler.beds == [] and core.alarms.timeline("bed-1") is None
 
 
 @pytest.mark.slow
@@ -100,8 +101,8 @@ def test_the_core_measures_silence_on_its_clock(ci_bundle: Path) -> None:
     """Stall decisions follow the clock the core is given (a replay or test drives time; the worker passes the
     wall clock): a bed silent for less than stall_s is not lost, one silent for longer is, once."""
     now = [T0]
-    stage = AlarmStage.from_manifest(read_manifest(ci_bundle))
-    core = Core(open_runtime(ci_bundle, "torch"), stage, WorkerMetrics(), BatcherSettings(), clock=lambda: now[0])
+    engine = engine_from_manifest(read_manifest(ci_bundle))
+    core = Core(open_runtime(ci_bundle, "torch"), engine, WorkerMetrics(), BatcherSettings(), clock=lambda: now[0])
     stall_ns = round(core.assembler.settings.stall_s * NS)
     for chunk in _chunks(core.spec, 8):
         now[0] = chunk.start_time_ns + NS  # each chunk arrives as its last sample is measured
@@ -120,10 +121,10 @@ def test_a_backlog_on_a_beds_partition_holds_its_watchdog_for_the_grace_only(ci_
     """The Kafka edge says the worker is behind on partition 1 (junk waits ahead of bed-1's chunks): bed-1's
     signal lost waits while bed-2, on a partition read to its end, raises it; past the grace bed-1 raises too."""
     now = [T0 + NS]
-    stage = AlarmStage.from_manifest(read_manifest(ci_bundle))
+    engine = engine_from_manifest(read_manifest(ci_bundle))
     settings = AssemblerSettings(stall_s=0.2, backlog_grace_s=1.0)
     core = Core(
-        open_runtime(ci_bundle, "torch"), stage, WorkerMetrics(), BatcherSettings(), settings, clock=lambda: now[0]
+        open_runtime(ci_bundle, "torch"), engine, WorkerMetrics(), BatcherSettings(), settings, clock=lambda: now[0]
     )
     core.ingest(_chunks(core.spec, 1, "bed-1")[0], None, "wave", 1)
     core.ingest(_chunks(core.spec, 1, "bed-2")[0], None, "wave", 2)

@@ -61,12 +61,12 @@ def reference_alerts(bundle: Path, recordings: list, config: ReplayConfig) -> li
     from models.runtime import open_runtime
     from streamer.batcher import BatcherSettings
     from streamer.metrics import WorkerMetrics
-    from streamer.worker.alarms import AlarmStage
+    from streamer.worker.alarms import engine_from_manifest
     from streamer.worker.core import Core
 
     core = Core(
         open_runtime(bundle, "torch"),
-        AlarmStage.from_manifest(read_manifest(bundle)),
+        engine_from_manifest(read_manifest(bundle)),
         WorkerMetrics(),
         BatcherSettings(max_batch=32, max_delay_s=0.0),
     )

@@ -26,7 +26,7 @@ from streamer.contract import WaveformChunk, decode_waveform
 from streamer.metrics import WorkerMetrics
 from streamer.replay.plan import Event, ReplayConfig, plan_replay
 from streamer.replay.sources import Recording, load_recording
-from streamer.worker.alarms import AlarmStage
+from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.core import Core
 
 #: Windows wait for max_batch or the end of the hop, as in a worker at capacity (its max delay < hop): a batch
@@ -101,7 +101,7 @@ def pipeline_capacity(
     recording = recording or bench_recording(spec.leads[0])
     core = Core(
         runtime,
-        AlarmStage(spec, manifest.thresholds, manifest.model_version),
+        engine_from_manifest(manifest),
         WorkerMetrics(),
         BatcherSettings(max_batch=max_batch, max_delay_s=HOP_DELAY_S),
     )

@@ -1,10 +1,10 @@
 """A record through the worker's own in-process pipeline, no broker: replay plan -> decode -> `Core` (assembler,
-windows, micro-batcher, runtime) -> the worker's alarm stage (alarm engine + beat timeline) -> alerts, vitals.
+windows, micro-batcher, runtime) -> the worker's alarm engine (with its beat timeline) -> alerts, vitals.
 
 The chunks are the bytes `enecg replay` would send (``plan_replay``, no faults), decoded as the worker decodes
 them, and fed to `streamer.worker.core.Core` exactly as the Kafka edge does; only the broker is missing. The alarm
-stage is `EngineStage`: the worker's `AlarmStage`, built from the manifest as the worker builds it, which also keeps
-every beat the engine's timeline finalises (the timeline itself forgets beats after 40 s).
+engine is `CollectingEngine`: the worker's alarm engine, built from the manifest as the worker builds it, which also
+keeps every beat its timeline finalises (the timeline itself forgets beats after 40 s).
 """
 
 from __future__ import annotations
@@ -12,62 +12,57 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from models.bundle import Manifest
 from models.config import InputSpec
 from models.runtime import Runtime
-from streamer.alarms import AlarmSettings
+from streamer.alarms import AlarmEngine, AlarmSettings, WindowResult
 from streamer.batcher import BatcherSettings
 from streamer.contract import Alert, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
 from streamer.metrics import WorkerMetrics
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.windows import Window
-from streamer.worker.alarms import AlarmStage
+from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.core import Core
 
 #: Signal time of a record's first sample: a multiple of any hop in whole milliseconds (1.6e9 s since the epoch).
 T0_NS = 1_600_000_000 * 1_000_000_000
 
 
-class EngineStage(AlarmStage):
-    """The worker's alarm stage, also collecting the beats its engine's timeline finalises.
+class CollectingEngine(AlarmEngine):
+    """The worker's alarm engine, also collecting the beats its timeline finalises.
 
     After a window ending at ``end``, the timeline only rewrites beats at or after the next window's cut,
     ``end - (window - hop) / 2``, and may drop the one beat just before it (within ``dedup_s``, seen twice):
     beats earlier than ``cut - dedup`` are final and are collected once."""
 
-    def __init__(
-        self,
-        spec: InputSpec,
-        thresholds: Mapping[str, Mapping[str, float]],
-        model_version: str,
-        settings: AlarmSettings | None = None,
-    ) -> None:
-        super().__init__(spec, thresholds, model_version, settings)
+    def __init__(self, spec: InputSpec, settings: AlarmSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(spec, settings, **kwargs)
         self.settle_ns = (spec.window_ns - spec.hop_ns) // 2
         self.beats_ns: list[int] = []
         self._frontier_ns: dict[str, int] = {}
         self._segment: dict[str, int] = {}
 
-    def on_window(
-        self, window: Window, output: Mapping[str, np.ndarray], now_ns: int
-    ) -> tuple[list[Alert], Vitals | None]:
+    def process_window(
+        self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None = None
+    ) -> WindowResult:
         if self._segment.get(window.bed_id) not in (None, window.segment_start_ns):
             self.finish(window.bed_id)  # a gap: the timeline restarts, so its beats so far are final
         self._segment[window.bed_id] = window.segment_start_ns
-        alerts, vitals = super().on_window(window, output, now_ns)
+        result = super().process_window(window, outputs, wall_ns)
         self._collect(window.bed_id, window.window_end_ns - self.settle_ns)
-        return alerts, vitals
+        return result
 
     def finish(self, bed_id: str) -> None:
         """End of the bed's stream (or segment): every beat left on the timeline is final."""
         self._collect(bed_id, None)
 
     def _collect(self, bed_id: str, upto_ns: int | None) -> None:
-        timeline = self.engine.timeline(bed_id)
+        timeline = self.timeline(bed_id)
         if timeline is None:
             return
         if upto_ns is not None:
@@ -114,8 +109,9 @@ def stream_record(
 
     ``grid_phase_s`` starts the record that far after a window-grid point: a live bed's onsets fall anywhere
     between two window ends, so alarm delays are measured over several phases."""
-    stage = EngineStage.from_manifest(manifest)  # built as the worker builds its stage
-    core = Core(runtime, stage, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))
+    engine = engine_from_manifest(manifest, engine=CollectingEngine)  # built as the worker builds its engine
+    assert isinstance(engine, CollectingEngine)
+    core = Core(runtime, engine, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))
     bed = "eval"
     start_ns = T0_NS + round(grid_phase_s * 1e9)
     config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix=bed, start_time_ns=start_ns, encoding="float")
@@ -140,7 +136,7 @@ def stream_record(
             drain()
     out.alerts += core.end_of_stream(chunk.bed_id).alerts
     drain()
-    stage.finish(chunk.bed_id)
+    engine.finish(chunk.bed_id)
     out.wall_s = time.perf_counter() - started
-    out.beats_s = (np.asarray(sorted(set(stage.beats_ns)), dtype=np.int64) - start_ns) / 1e9
+    out.beats_s = (np.asarray(sorted(set(engine.beats_ns)), dtype=np.int64) - start_ns) / 1e9
     return out

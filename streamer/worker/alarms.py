@@ -1,17 +1,11 @@
-"""The worker's alarm stage: the pure alarm engine (streamer.alarms) configured from the bundle's manifest."""
+"""The pure alarm engine (streamer.alarms) configured from a bundle's manifest, as the worker runs it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Self
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from models.config import InputSpec
 from streamer.alarms import AlarmEngine, AlarmSettings
-from streamer.assembly import StreamEvent
-from streamer.contract import Alert, AlertAction, Vitals
-from streamer.windows import Window
 
 if TYPE_CHECKING:
     from models.bundle import Manifest
@@ -42,42 +36,13 @@ def beat_settings(
     return AlarmSettings.model_validate(base.model_dump() | update)
 
 
-class AlarmStage:
-    """One engine for all beds of the worker; each call stamps the wall clock for latency."""
-
-    def __init__(
-        self,
-        spec: InputSpec,
-        thresholds: Mapping[str, Mapping[str, float]],
-        model_version: str,
-        settings: AlarmSettings | None = None,
-    ) -> None:
-        """``thresholds``: the manifest's, as they are (label thresholds and the "qrs" beat-picking settings)."""
-        self.engine = AlarmEngine(
-            spec, beat_settings(thresholds, settings), thresholds=label_thresholds(thresholds),
-            model_version=model_version,
-        )  # fmt: skip
-        self.book = self.engine.book  # the central station's per-bed settings (fed by the worker's edge)
-
-    @classmethod
-    def from_manifest(cls, manifest: Manifest, settings: AlarmSettings | None = None) -> Self:
-        """The stage a worker (and `enecg evaluate`, which runs records as the worker does) builds for a bundle."""
-        return cls(manifest.input, manifest.thresholds, manifest.model_version, settings)
-
-    def on_window(
-        self, window: Window, output: Mapping[str, np.ndarray], now_ns: int
-    ) -> tuple[list[Alert], Vitals | None]:
-        result = self.engine.process_window(window, output, now_ns)
-        return result.alerts, result.vitals
-
-    def on_event(self, event: StreamEvent, now_ns: int) -> list[Alert]:
-        return self.engine.process_event(event, now_ns)
-
-    def on_action(self, action: AlertAction, now_ns: int) -> list[Alert]:
-        return self.engine.apply_action(action, now_ns)
-
-    def restore(self, published: Iterable[Alert]) -> None:
-        self.engine.restore(published)
-
-    def forget(self, bed_id: str) -> None:
-        self.engine.forget(bed_id)
+def engine_from_manifest(
+    manifest: Manifest, settings: AlarmSettings | None = None, engine: type[AlarmEngine] = AlarmEngine
+) -> AlarmEngine:
+    """The alarm engine a worker (and `enecg evaluate`, which runs records as the worker does) builds for a bundle:
+    its label thresholds and beat picking from the manifest; `engine` may be a subclass (evaluation's)."""
+    thresholds = manifest.thresholds
+    return engine(
+        manifest.input, beat_settings(thresholds, settings), thresholds=label_thresholds(thresholds),
+        model_version=manifest.model_version,
+    )  # fmt: skip

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.runtime import Runtime
+from streamer.alarms import AlarmEngine
 from streamer.assembly import Assembled, Assembler, AssemblerSettings, StreamEvent
 from streamer.batcher import BatcherSettings, MicroBatcher, stack
 from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk
 from streamer.metrics import WorkerMetrics
 from streamer.windows import Window
-from streamer.worker.alarms import AlarmStage
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Core:
     def __init__(
         self,
         runtime: Runtime,
-        alarms: AlarmStage,
+        alarms: AlarmEngine,
         metrics: WorkerMetrics,
         batcher: BatcherSettings,
         assembler: AssemblerSettings | None = None,
@@ -131,14 +131,14 @@ class Core:
             if self._concluded.get(bed, 0) < self._queued.get(bed, 0) or self._deferred.get(bed):
                 self._deferred.setdefault(bed, deque()).append((self._queued.get(bed, 0), event))
             else:
-                outcome.alerts += self.alarms.on_event(event, now)
+                outcome.alerts += self.alarms.process_event(event, now)
         return len(assembled.windows), outcome
 
     def _release_events(self, bed: str, now: int) -> list[Alert]:
         alerts: list[Alert] = []
         waiting = self._deferred.get(bed)
         while waiting and waiting[0][0] <= self._concluded.get(bed, 0):
-            alerts += self.alarms.on_event(waiting.popleft()[1], now)
+            alerts += self.alarms.process_event(waiting.popleft()[1], now)
         return alerts
 
     # ---------------------------------------------------------------------------------------- batching
@@ -178,10 +178,10 @@ class Core:
         now = self.clock()
         for i, window in enumerate(batch.windows):
             output = {name: value[i] for name, value in outputs.items()}  # one window's slice of each output
-            alerts, vitals = self.alarms.on_window(window, output, now)
-            outcome.alerts.extend(alerts)
-            if vitals is not None:  # None: a replayed window the bed's state already holds
-                outcome.vitals.append(vitals)
+            result = self.alarms.process_window(window, output, now)
+            outcome.alerts.extend(result.alerts)
+            if result.vitals is not None:  # None: a replayed window the bed's state already holds
+                outcome.vitals.append(result.vitals)
             if window.bed_id in self._queued:  # (not forgotten meanwhile)
                 self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
                 outcome.alerts += self._release_events(window.bed_id, now)
@@ -205,7 +205,7 @@ class Core:
         return outcome
 
     def act(self, action: AlertAction) -> list[Alert]:
-        return self.alarms.on_action(action, self.clock())
+        return self.alarms.apply_action(action, self.clock())
 
     # ------------------------------------------------------------------------------------------- state
 

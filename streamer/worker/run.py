@@ -13,7 +13,7 @@ from streamer import logfilter
 from streamer.batcher import BatcherSettings
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
-from streamer.worker.alarms import AlarmStage
+from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.app import create_app
 from streamer.worker.config import WorkerConfig
 from streamer.worker.core import Core
@@ -33,7 +33,7 @@ def build_app(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig)
     metrics = WorkerMetrics()
     core = Core(
         runtime,
-        AlarmStage.from_manifest(manifest),
+        engine_from_manifest(manifest),
         metrics,
         BatcherSettings(max_batch=config.max_batch, max_delay_s=config.max_delay_ms / 1000),
     )
