@@ -8,7 +8,7 @@
     runtime.predict in a thread → alarm engine per bed → ledger ──► alerts topic, vitals topic (key = bed)
     actions topic ──► alarm engine (acknowledge / pause audio)   (agent `actions`)
     bed-settings topic (compacted, all partitions) ──► settings book the engine reads per window  (task `settings`)
-    partitions revoked → drop those beds' state; assigned → rebuild them from the input (see delivery.py)
+    partitions revoked → drop those beds' state; assigned → rebuild them from the input (rebuild.py)
 
 Settings for the Tansu dev broker (short session, heartbeat, fetch wait) apply only when
 `KafkaSettings.dev_broker` is true; elsewhere Faust's and Kafka's defaults stand. No transactions, no
@@ -34,13 +34,13 @@ from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.bed_settings import SettingsFollower
 from streamer.worker.config import WorkerConfig
 from streamer.worker.core import Batch, Core, Outcome
-from streamer.worker.delivery import AckTracker, Ledger, committed_offsets, read_alerts, read_back
+from streamer.worker.delivery import AckTracker, Ledger
+from streamer.worker.rebuild import PartitionRebuilder
 from streamer.worker.transport import App
 
 log = logging.getLogger("streamer.worker")
 TICK_S = 0.5  # timer work (stalled beds, held chunks) at least this often
 MAX_BATCHES_IN_FLIGHT = 8  # batches whose outputs may await the broker's ack while the next one runs
-SETTINGS_CATCH_UP_S = 10.0  # the bed-settings topic read on assignment, at most this long
 YIELD_EVERY = 64  # input messages handled between yields to the event loop (the flush loop runs in it)
 
 
@@ -278,49 +278,7 @@ def create_app(
         finally:
             await follower.stop()
 
-    # ------------------------------------------------------------------------------ partition changes
-
-    async def on_assigned(assigned: set) -> None:
-        """Kafka's eager rebalance revokes every partition and then assigns anew: beds of partitions assigned
-        again keep their state, the others' state is dropped, and new partitions are rebuilt (delivery.py)."""
-        now_held = {TopicPartition(tp.topic, tp.partition) for tp in assigned if tp.topic != topics.actions}
-        gone, new = held - now_held, now_held - held
-        held.clear()
-        held.update(now_held)
-        if gone:
-            beds = core.drop_partitions((tp.topic, tp.partition) for tp in gone)
-            ledger.forget_beds(beds)
-            log.info("partitions revoked %s beds_dropped=%d", sorted(tp.partition for tp in gone), len(beds))
-        if not new:
-            log.info("partitions assigned new=[] kept=%s", sorted(tp.partition for tp in now_held))
-            return
-        started = time.monotonic()
-        try:
-            await follower.catch_up(SETTINGS_CATCH_UP_S)  # before any window of the new beds is judged
-        except Exception as error:  # never blind a bed over its settings: judge it by those in force
-            log.error("bed settings not read before serving (%s): defaults in force until they are", error)
-        published = await read_alerts(kafka, topics.alerts, config.alerts_lookback)
-        for alert in published:
-            ledger.record(alert)
-        committed = await committed_offsets(kafka, config.group, new)
-        needed_ns = round((core.spec.window_s + config.rebuild_margin_s) * 1e9)
-        replayed = await read_back(kafka, committed, needed_ns)
-        arriving = {record.chunk.bed_id for record in replayed} - set(core.beds)
-        core.alarms.restore(a for a in published if a.bed_id in arriving)
-        for record in replayed:
-            _, outcome = core.ingest(record.chunk, None, record.topic, record.partition)
-            if outcome.alerts:
-                await publish_and_wait(outcome)
-            metrics.rebuilt_chunks.inc()
-        wake.set()
-        log.info(
-            "partitions assigned new=%s committed=%d replayed_chunks=%d bed_settings=%d in %.2f s",
-            sorted(tp.partition for tp in new),
-            len(committed),
-            len(replayed),
-            len(core.alarms.book),
-            time.monotonic() - started,
-        )
-
-    app.before_assigned = on_assigned
+    app.before_assigned = PartitionRebuilder(
+        kafka, topics, config, core, ledger, follower, metrics, publish_and_wait, wake.set, held
+    )
     return app
