@@ -21,10 +21,14 @@ from streamer.evaluation.scoring import (
 WHOLE = [(0.0, 1000.0)]
 
 
-def test_window_hr_is_the_rate_of_the_beats_inside() -> None:
+def test_window_hr_is_the_rate_a_monitor_shows_at_the_windows_end() -> None:
     beats = np.arange(0, 20, 0.8)  # 75 bpm
     assert window_hr(beats, 2.0, 7.0) == pytest.approx(75.0)
-    assert window_hr(beats, 2.0, 2.5) is None  # one beat: no rate
+    assert window_hr(beats, 2.0, 2.5) == pytest.approx(75.0)  # one beat inside: the rate of the beats up to it
+    assert window_hr(beats[:1], 0.0, 5.0) is None  # one beat in all: no rate
+    assert window_hr(beats, 20.5, 25.0) is None  # no beat inside the window: none shown
+    bigeminy = np.cumsum(np.tile([0.5, 1.0], 20))  # short-long pairs: 80 bpm, the window holds 3 or 4 beats
+    assert window_hr(bigeminy, 20.0, 25.0) == pytest.approx(80.0)
 
 
 def test_hr_error_against_reference_rr() -> None:

@@ -1,7 +1,9 @@
 """Scores beyond beats (beats are `trainer.ec57`): heart rate, rhythm episodes, alarms, record-level labels.
 
-- **Heart rate**: per window, the reported HR against the reference HR of the same window, computed the way the
-  stream computes its own: 60 * (k - 1) / (last - first) over the k >= 2 reference beats inside the window.
+- **Heart rate**: per window, the reported HR against the rate a monitor would show at the window's end from the
+  reference beats, by the stream's own rule (`streamer.beats.monitor_hr`: the last <= 16 RR intervals, in pairs,
+  restarting at a change of rhythm; none without a beat inside the window). A per-window rate would score the
+  monitor's averaging, not its beats.
 - **Episodes** (EC57 practice for AF/VT episodes, as PhysioNet's ``epicmp``): a reference episode is detected
   when a detected episode of the same label overlaps it (episode Se); a detected episode is true when it overlaps
   a reference one (episode +P); duration Se = overlapped reference time / reference time, duration +P =
@@ -20,16 +22,19 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from pydantic import BaseModel
 
+from streamer.beats import HR_INTERVALS, monitor_hr
+
 Span = tuple[float, float]
 
 
 def window_hr(beats_s: np.ndarray, start_s: float, end_s: float) -> float | None:
-    """Rate (bpm) of the beats in [start, end): 60 * (k - 1) / (last - first), None with fewer than 2."""
+    """The rate (bpm) a monitor shows at ``end_s`` from these beats (`monitor_hr` of the beats before it); None
+    without a beat in [start, end) or with fewer than two beats."""
     b = np.asarray(beats_s, dtype=np.float64)
-    inside = b[(b >= start_s) & (b < end_s)]
-    if len(inside) < 2 or inside[-1] <= inside[0]:
+    before = b[b < end_s]
+    if not np.any(before >= start_s):
         return None
-    return 60.0 * (len(inside) - 1) / float(inside[-1] - inside[0])
+    return monitor_hr(tuple(int(t) for t in np.round(before[-HR_INTERVALS - 1 :] * 1e9)))
 
 
 class HrError(BaseModel):
