@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from streamer.contract import Alert, AlertAction, AlertState, Priority, Vitals, WaveformChunk, make_alert_id
-from streamer.dashboard.board import Board, top_rhythm
+from streamer.dashboard.board import Board, shown_rhythm
 from streamer.dashboard.settings import DashboardSettings
 from streamer.dashboard.strip import decimate_minmax, strip_event
 
@@ -77,11 +77,22 @@ def test_unit_filter_and_vitals_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("scores", "expected"),
-    [({"sinus": 0.9, "asystole": 0.1}, "sinus"), ({"sinus": 0.4}, None), ({}, None)],
+    ("scores", "calls", "expected"),
+    [
+        ({"sinus": 0.9, "asystole": 0.1}, [], "sinus"),
+        ({"sinus": 0.4}, [], None),
+        ({}, [], None),
+        ({"atrial_fibrillation": 0.9, "sinus_tachycardia": 0.3}, [], None),  # the engine did not call AF
+        ({"atrial_fibrillation": 0.9, "sinus_tachycardia": 0.6}, [], "sinus_tachycardia"),
+        ({"atrial_fibrillation": 0.6}, ["atrial_fibrillation", "hr_out_of_limits"], "atrial_fibrillation"),
+        ({"sinus": 0.9}, ["bigeminy", "ventricular_tachycardia"], "ventricular_tachycardia"),  # most serious first
+    ],
 )
-def test_top_rhythm(scores: dict[str, float], expected: str | None) -> None:
-    assert top_rhythm(scores) == expected
+def test_the_shown_rhythm_is_the_engines_call_where_it_decides(
+    scores: dict[str, float], calls: list[str], expected: str | None
+) -> None:
+    vitals = Vitals(bed_id="1", window_start_ns=T0, window_end_ns=T0 + 10, rhythm=scores, calls=calls)
+    assert shown_rhythm(vitals) == expected
 
 
 def test_minmax_decimation_keeps_a_one_sample_spike() -> None:

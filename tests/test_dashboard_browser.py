@@ -145,6 +145,7 @@ class Ward:
                 v = Vitals(
                     bed_id=bed, unit="ICU", window_start_ns=now - 10_000_000_000, window_end_ns=now,
                     heart_rate_bpm=hr, rhythm={rhythm: 0.9} if rhythm else {}, quality=quality,
+                    calls=[rhythm] if rhythm not in (None, "sinus") else [],  # the engine's calls
                 )  # fmt: skip
                 await self.send(self.topics.vitals, v)
             await asyncio.sleep(1.0)

@@ -26,7 +26,7 @@ from streamer.contract import (
     make_alert_id,
 )
 from streamer.dashboard import DashboardSettings, create_app
-from streamer.dashboard.board import top_rhythm
+from streamer.dashboard.board import shown_rhythm
 from streamer.dashboard.keys import FEED
 from streamer.kafka_io import tail
 from streamer.settings import KafkaSettings, TopicSettings
@@ -125,6 +125,7 @@ async def test_trend_and_review_show_what_the_topics_hold(kafka: KafkaSettings, 
             bed_id="ICU-1", unit="ICU", window_start_ns=t - 10 * S, window_end_ns=t,
             heart_rate_bpm=60 + (t - start) / S / 60,
             rhythm={"atrial_fibrillation": 0.9} if t > now - 10 * 60 * S else {"sinus": 0.9},
+            calls=["atrial_fibrillation"] if t > now - 10 * 60 * S else [],
         )
         for t in range(start, now, 2 * S)
     ]  # fmt: skip
@@ -161,7 +162,7 @@ async def test_trend_and_review_show_what_the_topics_hold(kafka: KafkaSettings, 
             hrs = [v.heart_rate_bpm for v in members]
             assert got[t_ms]["hr_mean"] == pytest.approx(sum(hrs) / len(hrs), abs=0.051)  # rounded to 0.1 bpm
             assert (got[t_ms]["hr_min"], got[t_ms]["hr_max"], got[t_ms]["windows"]) == (min(hrs), max(hrs), len(hrs))
-            rhythms = [top_rhythm(v.rhythm) for v in members]
+            rhythms = [shown_rhythm(v) for v in members]
             assert got[t_ms]["rhythm"] == max(set(rhythms), key=rhythms.count)
 
         review = await (await client.get("/api/review?unit=ICU&hours=1", headers=BEARER)).json()

@@ -15,7 +15,7 @@ T0 = 1_800_000_000 * S
 def vitals(t_s: float, hr: float | None, rhythm: str = "sinus") -> Vitals:
     end = T0 + int(t_s * S)
     return Vitals(bed_id="b1", window_start_ns=end - 10 * S, window_end_ns=end, heart_rate_bpm=hr,
-                  rhythm={rhythm: 0.9})  # fmt: skip
+                  rhythm={rhythm: 0.9}, calls=[] if rhythm == "sinus" else [rhythm])  # fmt: skip
 
 
 def test_bucket_width_is_a_multiple_of_the_base() -> None:

@@ -24,6 +24,10 @@ PRIORITY_ORDER: dict[Priority, int] = {
     Priority.technical: 3,
 }
 RHYTHM_THRESHOLD = 0.5
+#: Rhythm labels that are alarm conditions: the engine's `Vitals.calls` decide them, most serious first.
+ENGINE_RHYTHMS = (
+    "asystole", "ventricular_fibrillation", "ventricular_tachycardia", "atrial_fibrillation", "bigeminy", "trigeminy",
+)  # fmt: skip
 
 
 @dataclass
@@ -84,7 +88,7 @@ class BedState:
             if v is None
             else {
                 "heart_rate_bpm": None if v.heart_rate_bpm is None else round(v.heart_rate_bpm),
-                "rhythm": top_rhythm(v.rhythm),
+                "rhythm": shown_rhythm(v),
                 "quality": v.quality,
                 "window_end_ms": v.window_end_ns // 1_000_000,
                 "settings": None if v.settings is None else v.settings.model_dump(mode="json", exclude_none=True),
@@ -96,9 +100,15 @@ class BedState:
         }
 
 
-def top_rhythm(scores: dict[str, float]) -> str | None:
-    """The most probable rhythm label at or above threshold, else None (the page shows a dash)."""
-    label, score = max(scores.items(), key=lambda kv: kv[1], default=(None, 0.0))
+def shown_rhythm(vitals: Vitals) -> str | None:
+    """The rhythm the page shows for a window: for the labels the alarm engine decides, its call (most serious
+    first), never the model's raw score, so that the tile agrees with the alarms (AF also needs irregular RR);
+    else the most probable other label at or above threshold; else None (the page shows a dash)."""
+    for label in ENGINE_RHYTHMS:
+        if label in vitals.calls:
+            return label
+    others = {k: v for k, v in vitals.rhythm.items() if k not in ENGINE_RHYTHMS}
+    label, score = max(others.items(), key=lambda kv: kv[1], default=(None, 0.0))
     return label if score >= RHYTHM_THRESHOLD else None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamer.contract import Alert, AlertAction, AlertState, AuditRecord, Vitals
-from streamer.dashboard.board import top_rhythm
+from streamer.dashboard.board import shown_rhythm
 
 MS = 1_000_000  # ns per ms
 
@@ -63,7 +63,7 @@ class TrendStore:
         self._seen.add((vitals.bed_id, vitals.window_end_ns))
         buckets = self._beds.setdefault(vitals.bed_id, {})
         start = end_ms - end_ms % self.base_ms
-        buckets.setdefault(start, _Bucket()).add(vitals.heart_rate_bpm, top_rhythm(vitals.rhythm))
+        buckets.setdefault(start, _Bucket()).add(vitals.heart_rate_bpm, shown_rhythm(vitals))
         if len(buckets) > 2 * self.horizon_ms // self.base_ms:  # bounded: drop what fell out of the horizon
             self.prune(now_ms)
 
