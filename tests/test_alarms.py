@@ -247,6 +247,15 @@ def test_no_bradycardia_as_the_heart_restarts_after_asystole() -> None:
     assert first(alerts, "extreme_bradycardia") is not None
 
 
+def test_no_bradycardia_from_beats_picked_in_ventricular_fibrillation() -> None:
+    """The QRS track picks a few slow 'beats' in VF: while VF is called they are no rate, so VF alarms alone
+    (the real-expert bundle once raised extreme bradycardia 17-30 s into the synthetic VF scenario)."""
+    vf = Phase(20, bpm=30, rhythm={"ventricular_fibrillation": 0.9})
+    _, alerts = run([SINUS, vf])
+    raised = [a.condition for a in alerts if a.state is AlertState.raised and a.priority is Priority.high]
+    assert raised == ["ventricular_fibrillation"]
+
+
 def test_updated_is_rate_limited_and_needs_a_real_change():
     vt = {"ventricular_tachycardia": 0.9}
     _, steady = run([SINUS, Phase(60, bpm=180, rhythm=vt)])

@@ -119,8 +119,8 @@ def evaluate(
 
     latest = beats.rate_over_last(2)  # the newest interval: a run must still be going on
     brady = beats.rate_over_last(s.brady_beats)
-    brady_state: State = "hold"
-    if asystole_state != "on" and brady is not None:
+    brady_state: State = "hold"  # beats picked in VF or VT are no rate: no brady call while one is on
+    if asystole_state != "on" and not lethal_rhythm and brady is not None:
         brady_state = (
             "on"
             if brady < s.brady_bpm and (latest or 0) < s.brady_bpm
