@@ -10,7 +10,7 @@ EXAMPLES = """examples:
   enecg train --recipe ci -o /tmp/ci-run
       tiny model on synthetic data (< 2 min on 2 cores): bundle in /tmp/ci-run/bundle, report.md next to it
   enecg train --recipe default -o runs/default --seed 0
-      the shipped bundle (about 40 min on 2 cores); every real fixture record is evaluated, never trained on
+      the shipped bundle (about 100 min on 2 cores); every real fixture record is evaluated, never trained on
   enecg train --recipe default -o runs/default --resume
       continue an interrupted run from its last checkpoint
   enecg train --recipe default -o runs/mine --data /data/mitdb /data/ptbxl/ptbxl_database.csv
@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--recipe",
         default="ci",
         metavar="NAME",
-        help="named recipe: ci (tiny, for tests), default (the shipped bundle) or real (default + openecg and pyvital "
-        "experts); default: %(default)s",
+        help="named recipe: ci (tiny, for tests), default (the shipped bundle: openecg + pyvital + our experts) or "
+        "synthetic (the earlier all-synthetic ensemble); default: %(default)s",
     )  # fmt: skip (names are checked in run(): importing the recipes loads torch and peft, ~10 s)
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="output directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in DIR from its checkpoints")
