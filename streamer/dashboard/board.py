@@ -15,6 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from models.tasks import RHYTHM_LABELS
+from streamer.alarms.config import DEFAULT_CONDITIONS
 from streamer.contract import Alert, AlertAction, AlertState, Priority, Vitals
 
 PRIORITY_ORDER: dict[Priority, int] = {
@@ -24,10 +26,9 @@ PRIORITY_ORDER: dict[Priority, int] = {
     Priority.technical: 3,
 }
 RHYTHM_THRESHOLD = 0.5
-#: Rhythm labels that are alarm conditions: the engine's `Vitals.calls` decide them, most serious first.
-ENGINE_RHYTHMS = (
-    "asystole", "ventricular_fibrillation", "ventricular_tachycardia", "atrial_fibrillation", "bigeminy", "trigeminy",
-)  # fmt: skip
+#: Rhythm labels that are alarm conditions: the engine's `Vitals.calls` decide them, most serious first (the
+#: conditions are listed by priority).
+ENGINE_RHYTHMS = tuple(condition for condition in DEFAULT_CONDITIONS if condition in RHYTHM_LABELS)
 
 
 @dataclass
