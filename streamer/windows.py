@@ -1,8 +1,12 @@
 """Model windows cut from one bed's contiguous, resampled signal.
 
-Windows end on a global grid (multiples of the hop in signal time, ns since the epoch), not at offsets from
-wherever a stream happened to start: after a worker restart the replayed input yields windows at the same
-times as the first run, so the alarm engine derives the same onsets and the same alert ids. A window holds the
+Windows end on a grid fixed per bed (multiples of the hop in signal time, ns since the epoch, plus the bed's
+`grid_offset_ns`), not at offsets from wherever a stream happened to start: after a worker restart the replayed
+input yields windows at the same times as the first run, so the alarm engine derives the same onsets and the
+same alert ids. The offset spreads the beds' grids over the hop: live monitors stream in wall time, so on one
+grid every bed of a ward would complete a window in the same instant and the model would face the whole ward
+at once each hop (latency of the last window = the whole ward's inference); spread, windows fall due one
+after another and a batch holds those of the last few milliseconds. A window holds the
 ``n_samples`` samples just before its grid end (at most one sample period off the grid) and never spans a gap:
 a new segment starts a new cutter.
 """
@@ -10,6 +14,7 @@ a new segment starts a new cutter.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +29,16 @@ class Window:
     bed_id: str
     unit: str | None
     window_start_ns: int  # signal time, = window_end_ns - window length
-    window_end_ns: int  # signal time, a multiple of the hop
+    window_end_ns: int  # signal time, on the bed's grid (a multiple of the hop + grid_offset_ns)
     signal: np.ndarray  # (l, s) float32
     arrival_ns: int  # wall time the chunk holding its newest sample reached the worker (for latency)
     segment_start_ns: int  # signal time the contiguous segment began: equal values = no gap in between
+
+
+def grid_offset_ns(bed_id: str, hop_ns: int) -> int:
+    """Where a bed's window grid sits within the hop (whole ms): the same for a bed in every process and run,
+    about uniform over beds."""
+    return zlib.crc32(bed_id.encode()) % max(1, hop_ns // 1_000_000) * 1_000_000
 
 
 class WindowCutter:
@@ -41,8 +52,8 @@ class WindowCutter:
         self._capacity = self._n + self.SLACK_HOPS * round(spec.hop_s * spec.sample_rate_hz)
         self._buf = np.zeros((len(spec.leads), 0), dtype=np.float32)  # (l, <= capacity)
         self._total = 0  # samples pushed into this segment
-        hop = spec.hop_ns
-        self._next_end_ns = -(-(t0_ns + spec.window_ns) // hop) * hop  # first grid end a full window can reach
+        hop, offset = spec.hop_ns, grid_offset_ns(bed_id, spec.hop_ns)
+        self._next_end_ns = -(-(t0_ns + spec.window_ns - offset) // hop) * hop + offset  # first end a window reaches
 
     def push(self, samples: np.ndarray, arrival_ns: int) -> list[Window]:
         """Appends (l, n) samples; returns the windows completed by them, oldest first."""

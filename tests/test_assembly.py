@@ -10,10 +10,11 @@ from models.config import InputSpec
 from streamer.assembly import Assembler, AssemblerSettings
 from streamer.contract import WaveformChunk
 from streamer.resample import StreamingResampler
+from streamer.windows import grid_offset_ns
 
 SPEC = InputSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs_stride=5)
-T0 = 1_700_000_000_000_000_000  # a multiple of 1 s, so windows end on whole seconds after T0
 NS = 1_000_000_000
+T0 = 1_700_000_000 * NS + grid_offset_ns("bed-1", SPEC.hop_ns)  # on bed-1's grid: its windows end T0 + whole s
 
 
 def chunks(signal: np.ndarray, fs: float, chunk_s: float = 0.2, leads=("MLII",), bed="bed-1", t0=T0, seq0=0):
@@ -215,7 +216,8 @@ def test_beds_are_independent_and_interleaved():
     interleaved = [c for pair in zip(a, b, strict=True) for c in pair]
     windows, _ = run(Assembler(SPEC), interleaved)
     assert {w.bed_id for w in windows} == {"bed-a", "bed-b"}
-    assert all((w.window_end_ns - T0) % NS == 0 for w in windows)  # same grid, whatever the bed's start
+    for w in windows:  # each on its own bed's grid, whatever the bed's start
+        assert (w.window_end_ns - T0 + grid_offset_ns("bed-1", NS) - grid_offset_ns(w.bed_id, NS)) % NS == 0
 
 
 def test_tick_reports_stall_once_and_releases_held_chunks():

@@ -18,7 +18,6 @@ from streamer.cli.main import main
 from streamer.contract import decode_waveform
 from streamer.evaluation import evaluate, stream_record, synthetic_record
 from streamer.evaluation.report import write_report
-from streamer.evaluation.stream import T0_NS
 from streamer.replay.plan import ReplayConfig, plan_replay
 from streamer.worker.alarms import engine_from_manifest
 
@@ -35,7 +34,7 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(ci_bundle: Path, 
 
     assembler = Assembler(spec)
     windows = []
-    config = ReplayConfig(chunk_ms=500, speed=0, bed_prefix="eval", start_time_ns=T0_NS)
+    config = ReplayConfig(chunk_ms=500, speed=0, bed_prefix="eval", start_time_ns=result.start_ns)  # on its grid
     for event in plan_replay([rec.recording], config):
         chunk = decode_waveform(event.value)
         windows += assembler.push(chunk, chunk.start_time_ns).windows  # arrives as it is measured
@@ -47,7 +46,7 @@ def test_stream_record_keeps_every_beat_the_timeline_finalises(ci_bundle: Path, 
     for w, track in zip(windows, qrs, strict=True):
         picks = pick_beats(track, spec.qrs_stride / spec.sample_rate_hz, settings.qrs_threshold, settings.refractory_s)
         never_forgets.add_window(w.window_start_ns, w.window_end_ns, w.segment_start_ns, picks)
-    expected = (np.asarray([b.time_ns for b in never_forgets.beats]) - T0_NS) / 1e9
+    expected = (np.asarray([b.time_ns for b in never_forgets.beats]) - result.start_ns) / 1e9
     assert len(expected) > 50
     np.testing.assert_allclose(result.beats_s, expected, atol=1e-9)
 

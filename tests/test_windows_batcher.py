@@ -7,7 +7,7 @@ import pytest
 
 from models.config import InputSpec
 from streamer.batcher import BatcherSettings, MicroBatcher, stack
-from streamer.windows import Window, WindowCutter
+from streamer.windows import Window, WindowCutter, grid_offset_ns
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
@@ -26,19 +26,39 @@ SPEC = InputSpec(leads=("II",), sample_rate_hz=250, window_s=5.0, hop_s=1.0, qrs
 )
 def test_window_ends_on_grid(t0_offset_s, seconds, hop_s, expected_ends_s):
     spec = SPEC.model_copy(update={"hop_s": hop_s})
-    cutter = WindowCutter(spec, "bed", "icu", T0 + round(t0_offset_s * NS))
+    grid = T0 + grid_offset_ns("bed", spec.hop_ns)  # a point of this bed's grid
+    cutter = WindowCutter(spec, "bed", "icu", grid + round(t0_offset_s * NS))
     n = round(seconds * 250)
     windows = []
     for start in range(0, n, 100):  # pushes of 0.4 s
         windows += cutter.push(np.zeros((1, min(100, n - start))), arrival_ns=start)
-    assert [(w.window_end_ns - T0) / NS for w in windows] == expected_ends_s
+    assert [(w.window_end_ns - grid) / NS for w in windows] == expected_ends_s
     for w in windows:
         assert w.window_end_ns - w.window_start_ns == 5 * NS
         assert w.signal.shape == (1, 1250) and w.bed_id == "bed" and w.unit == "icu"
 
 
+def test_beds_grids_are_fixed_per_bed_and_spread_over_the_hop():
+    """A ward's beds stream in wall time: on one shared grid all of them would complete a window in the same
+    instant. Each bed's grid offset is the same in every run (a restart cuts the same windows) and the offsets
+    of many beds cover the hop about evenly."""
+    hop = 2 * NS
+    offsets = np.array([grid_offset_ns(f"bed-{i:04d}", hop) for i in range(1000)])
+    assert offsets.min() >= 0 and offsets.max() < hop and np.all(offsets % 1_000_000 == 0)
+    assert grid_offset_ns("bed-0001", hop) == offsets[1]  # a pure function of the bed id
+    counts, _ = np.histogram(offsets, bins=10, range=(0, hop))
+    assert counts.min() > 60 and counts.max() < 140  # ~100 per tenth of the hop
+    spec = SPEC.model_copy(update={"hop_s": 2.0})
+    ends = {}
+    for bed in ("bed-a", "bed-b"):
+        cutter = WindowCutter(spec, bed, None, T0)
+        ends[bed] = [w.window_end_ns for w in cutter.push(np.zeros((1, 250 * 12)), arrival_ns=0)]
+        assert all((end - T0 - grid_offset_ns(bed, hop)) % hop == 0 for end in ends[bed])
+    assert ends["bed-a"] != ends["bed-b"]
+
+
 def test_window_content_and_arrival_time():
-    cutter = WindowCutter(SPEC, "bed", None, T0)
+    cutter = WindowCutter(SPEC, "bed", None, T0 + grid_offset_ns("bed", SPEC.hop_ns))  # starts on its grid
     ramp = np.arange(2500, dtype=np.float64)[None, :]  # sample m holds value m
     windows = []
     for k, start in enumerate(range(0, 2500, 250)):

@@ -18,6 +18,7 @@ from streamer.batcher import BatcherSettings
 from streamer.contract import WaveformChunk
 from streamer.evaluation.stream import CollectingEngine
 from streamer.metrics import WorkerMetrics
+from streamer.windows import grid_offset_ns
 from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.core import Core
 
@@ -57,14 +58,14 @@ def _core(bundle: Path, max_batch: int = 32) -> Core:
     return Core(open_runtime(bundle, "torch"), engine, WorkerMetrics(), batcher)
 
 
-def _chunks(spec: InputSpec, seconds: int, bed: str = "bed-1") -> list[WaveformChunk]:
+def _chunks(spec: InputSpec, seconds: int, bed: str = "bed-1", t0: int = T0) -> list[WaveformChunk]:
     fs = 360.0  # resampled to the model rate: the resampler holds a tail back until the stream ends
     t = np.arange(round(seconds * fs)) / fs
     x = np.stack([np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))] * len(spec.leads))  # (l, n): a beat / 0.8 s
     n = round(fs)  # 1 s chunks
     return [
         WaveformChunk.from_millivolts(
-            x[:, i * n : (i + 1) * n], bed_id=bed, device_id="mon-1", seq=i, start_time_ns=T0 + i * NS,
+            x[:, i * n : (i + 1) * n], bed_id=bed, device_id="mon-1", seq=i, start_time_ns=t0 + i * NS,
             sample_rate_hz=fs, leads=list(spec.leads),
         )
         for i in range(seconds)
@@ -75,12 +76,13 @@ def _chunks(spec: InputSpec, seconds: int, bed: str = "bed-1") -> list[WaveformC
 def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(ci_bundle: Path) -> None:
     core = _core(ci_bundle)
     hop = core.spec.hop_ns
-    queued = sum(core.ingest(chunk, None, "wave", 3)[0] for chunk in _chunks(core.spec, 20))
+    t0 = T0 + grid_offset_ns("bed-1", hop)  # on the bed's window grid: the stream's end is a window's end
+    queued = sum(core.ingest(chunk, None, "wave", 3)[0] for chunk in _chunks(core.spec, 20, t0=t0))
     core.end_of_stream("bed-1")
     vitals = core.drain().vitals
     ends = [v.window_end_ns for v in vitals]
-    assert len(ends) == queued + 1 and ends[-1] == T0 + 20 * NS  # the last full window, held back by the tail
-    assert ends == list(range(T0 + core.spec.window_ns, T0 + 20 * NS + 1, hop))
+    assert len(ends) == queued + 1 and ends[-1] == t0 + 20 * NS  # the last full window, held back by the tail
+    assert ends == list(range(t0 + core.spec.window_ns, t0 + 20 * NS + 1, hop))
     assert core.alarms.timeline("bed-1") is not None and core.alarms.timeline("bed-1").beats
 
     assert core.drop_partitions([("wave", 3)]) == ["bed-1"]

@@ -24,8 +24,8 @@ from streamer.batcher import BatcherSettings
 from streamer.contract import Alert, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
 from streamer.metrics import WorkerMetrics
-from streamer.replay.plan import ReplayConfig, plan_replay
-from streamer.windows import Window
+from streamer.replay.plan import ReplayConfig, bed_ids, plan_replay
+from streamer.windows import Window, grid_offset_ns
 from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.core import Core
 
@@ -112,9 +112,10 @@ def stream_record(
     engine = engine_from_manifest(manifest, engine=CollectingEngine)  # built as the worker builds its engine
     assert isinstance(engine, CollectingEngine)
     core = Core(runtime, engine, WorkerMetrics(), BatcherSettings(max_batch=max_batch, max_delay_s=0.0))
-    bed = "eval"
-    start_ns = T0_NS + round(grid_phase_s * 1e9)
-    config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix=bed, start_time_ns=start_ns, encoding="float")
+    config = ReplayConfig(chunk_ms=chunk_ms, speed=0, bed_prefix="eval", encoding="float")
+    bed_id = bed_ids(config)[0]
+    start_ns = T0_NS + grid_offset_ns(bed_id, manifest.input.hop_ns) + round(grid_phase_s * 1e9)  # on its grid
+    config = config.model_copy(update={"start_time_ns": start_ns})
     out = StreamResult(record.record_id, np.zeros(0), start_ns=start_ns)
     started = time.perf_counter()
 
