@@ -1,8 +1,9 @@
 """The replay plan: which message goes to which bed at what time, with faults injected. No Kafka here.
 
 Each bed plays one recording from a staggered offset. Its stream is cut into chunks; chunk k ends at
-(k+1)·chunk signal-seconds after the start, and that is when a live device could send it (plus the bed's
-phase, which spreads the beds' sends over a chunk interval). The producer waits ``due_s / speed`` of wall
+(k+1)·chunk signal-seconds after the bed's start, and that is when it is sent, as a live device sends a chunk
+once its last sample is measured. Beds start a phase apart (spread over one chunk interval), so their sends do
+not all fall in the same instant; a bed's signal clock starts with it. The producer waits ``due_s / speed`` of wall
 time before sending an event; at speed 0 it does not wait. Faults are drawn from a random generator per
 bed seeded from (seed, bed), so a plan is reproducible and beds do not influence one another.
 """
@@ -95,7 +96,8 @@ class Event:
 
 @dataclass(frozen=True)
 class BedPlan:
-    """Which recording a bed plays, from which sample, and when its sends happen within a chunk."""
+    """Which recording a bed plays, from which sample, and when it starts within a chunk interval (its phase:
+    its signal time and its sends both begin that much after the replay's start)."""
 
     index: int
     bed_id: str
@@ -221,7 +223,7 @@ def _make_chunk(bed: BedPlan, config: ReplayConfig, seq: int, start: int, end: i
         unit=config.unit,
         device_id=bed.device_id,
         seq=seq,
-        start_time_ns=config.start_time_ns + round(start * 1e9 / rec.sample_rate_hz),
+        start_time_ns=config.start_time_ns + round(bed.phase_s * 1e9) + round(start * 1e9 / rec.sample_rate_hz),
         sample_rate_hz=rec.sample_rate_hz,
         leads=list(rec.leads),
     )
