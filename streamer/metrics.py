@@ -26,6 +26,9 @@ class WorkerMetrics:
             "enecg_batch_size", "windows per inference call", buckets=_BATCH_BUCKETS, registry=r
         )
         self.inference_ms = Histogram("enecg_inference_ms", "model time per batch", buckets=_MS_BUCKETS, registry=r)
+        self.inference_cpu_s = Counter(
+            "enecg_inference_cpu_seconds", "CPU time of the thread running the model calls", registry=r
+        )
         self.lag_ms = Histogram(
             "enecg_end_to_end_lag_ms",
             "wall time from a window's newest sample to its outputs being published",

@@ -63,8 +63,8 @@ def bench_recording(lead: str) -> Recording:
 
 
 def _events(recording: Recording, spec: InputSpec, beds: int, chunk_ms: float) -> Iterator[Event]:
-    """The replay's messages, its start on the hop grid: every bed's windows end `first_end_s(spec)` after the
-    start and each hop after that (windows are cut on a grid of absolute hop multiples)."""
+    """The replay's messages, its start on the hop grid: every bed's first window ends within one hop after
+    `first_end_s(spec)` (each bed's grid sits at its own offset in the hop) and one more each hop after that."""
     start_ns = spec.hop_ns * (ALIGNED_EPOCH_NS // spec.hop_ns)
     config = ReplayConfig(
         beds=beds, duration_s=3600.0, speed=0, encoding="int16", chunk_ms=chunk_ms, start_time_ns=start_ns
@@ -127,17 +127,18 @@ def pipeline_capacity(
             run_batches()
         return fed
 
-    prefill: list[bytes] = []  # untimed: up to each bed's first full window
+    prefill: list[bytes] = []  # untimed, not counted: up to and including each bed's first window
     block: list[bytes] = []
-    boundary = first_end + spec.hop_s
+    boundary = first_end + 2 * spec.hop_s
     for event in events:
         assert event.value is not None
-        if event.due_s < first_end:
+        if event.due_s < first_end + spec.hop_s:
             prefill.append(event.value)
             continue
         if prefill:
             feed(prefill)
-            prefill = []
+            run_batches(flush=True)
+            prefill, windows, batches, model_cpu_s, window_clock = [], 0, 0, 0.0, Clock()
         if event.due_s >= boundary:  # every bed has just completed one more window
             with clock:
                 signal_s += feed(block)

@@ -5,7 +5,8 @@ Latency of a record = its Kafka timestamp (the worker's producer stamps it when 
 signal time of the newest sample of its window. The replay's signal clock starts with the replay, so that
 sample was produced at that wall time: the figure is sample produced -> record published, including the
 device's chunking (a bed sends each chunk up to one chunk after its last sample: the replay's phase).
-The worker's (and the broker's) CPU (utime+stime) and RSS come from /proc/<pid> while it runs.
+The worker's (and the broker's) CPU (utime+stime) and RSS come from /proc/<pid> while it runs; the model's own
+share of the worker's CPU and the batch sizes from the worker's /metrics, read before and after the replay.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class EndToEnd(BaseModel):
     worker_idle_cores: float  # before the replay: the cost of an idle worker (polling, timers)
     broker_cores: float | None  # the Tansu broker over the same time (it shares the 2 cores)
     cpu_ms_per_bed_s: float  # CPU ms per bed per second of signal (= thousandths of a core per bed)
+    model_cpu_ms_per_bed_s: float  # of which the model calls (the inference thread's CPU, from /metrics)
+    mean_batch: float  # windows per model call
     rss_idle_mb: float
     rss_peak_mb: float
     rss_per_bed_mb: float  # (peak - idle) / beds
@@ -61,6 +64,22 @@ async def _latencies(kafka: KafkaSettings, topic: str, kind: type[Vitals] | type
         if end_ns is not None:
             lags.append(record.timestamp - end_ns / 1e6)
     return lags
+
+
+def _model_counters(port: int) -> tuple[float, float, float]:
+    """(model CPU s, windows, model calls) so far, from the worker's /metrics."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+    return (
+        values.get("enecg_inference_cpu_seconds_total", 0.0),
+        values.get("enecg_windows_total", 0.0),
+        values.get("enecg_batch_size_count", 0.0),
+    )
 
 
 async def _sample(pids: list[int], samples: list[list[ProcessUsage]], every_s: float = 0.25) -> None:
@@ -133,7 +152,7 @@ def measure_end_to_end(
     progress: Callable[[str], None] = lambda _: None,
 ) -> EndToEnd:
     """Fresh broker and worker for `beds` beds; replays `duration_s` at real time; reads outputs and usage."""
-    from deploy.broker import DevBroker
+    from deploy.broker import DevBroker, free_port
     from models.bundle import read_manifest
     from streamer.worker.process import WorkerProcess
 
@@ -145,8 +164,9 @@ def measure_end_to_end(
     with DevBroker(topics=topics, log_path=workdir / f"tansu-{beds}.log") as broker:
         kafka = broker.kafka_settings()
         log_path = workdir / f"worker-{beds}.log"
-        threads_args = ("--threads", str(threads))
-        worker = WorkerProcess(kafka, topics, bundle, log_path, backend=backend, extra_args=threads_args)
+        metrics_port = free_port()
+        args = ("--threads", str(threads), "--metrics-port", str(metrics_port))
+        worker = WorkerProcess(kafka, topics, bundle, log_path, backend=backend, extra_args=args)
         started = time.monotonic()
         with worker:
             startup_s = time.monotonic() - started
@@ -158,9 +178,11 @@ def measure_end_to_end(
             idle1 = process_usage(pid)
             progress(f"e2e {beds} beds: worker ready in {startup_s:.1f} s; replaying {duration_s:g} s at real time")
             pids = [pid] if broker_pid is None else [pid, broker_pid]
+            model0 = _model_counters(metrics_port)
             vitals, alerts, samples = asyncio.run(
                 _run(kafka, topics, config, recording, pids, deadline_s=max(30.0, duration_s))
             )
+            model_cpu_s, windows, calls = (b - a for a, b in zip(model0, _model_counters(metrics_port), strict=True))
             worker.kill()  # measured: a graceful Faust stop would only add seconds
     if not vitals:
         raise RuntimeError(f"no vitals came out of the worker; see {log_path}")
@@ -183,6 +205,8 @@ def measure_end_to_end(
         worker_idle_cores=round((idle1.cpu_s - idle0.cpu_s) / (idle1.at_s - idle0.at_s), 3),
         broker_cores=None if broker_pid is None else round((end[1].cpu_s - first[1].cpu_s) / wall_s, 3),
         cpu_ms_per_bed_s=round(cpu_s / (beds * duration_s) * 1e3, 3),
+        model_cpu_ms_per_bed_s=round(model_cpu_s / (beds * duration_s) * 1e3, 3),
+        mean_batch=round(windows / calls, 2) if calls else 0.0,
         rss_idle_mb=round(idle1.rss_mb, 1),
         rss_peak_mb=round(rss_peak, 1),
         rss_per_bed_mb=round((rss_peak - idle1.rss_mb) / beds, 3),

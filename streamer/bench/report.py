@@ -175,7 +175,9 @@ def render(report: BenchReport) -> str:
             f"{e0.duration_s:g} s of signal per bed at real time, {e0.chunk_ms:g} ms chunks. Latency = vitals/alert "
             "record timestamp - newest sample of its window. Worker CPU and RSS from /proc; CPU ms/bed-s = worker CPU "
             "per bed per second of signal (1000 / it = beds per core for the whole worker: Faust and its Kafka "
-            "clients included); the broker's CPU is beside it.",
+            "clients included); model = the model calls' share of it (the inference thread's CPU, from the worker's "
+            "/metrics), worker/model = how much the whole worker costs per unit of model; the broker's CPU is beside "
+            "it.",
         ]
         rows = [
             [
@@ -187,6 +189,9 @@ def render(report: BenchReport) -> str:
                 f"{e.alerts} ({_ms(e.alerts_latency_ms, 'p50')}/{_ms(e.alerts_latency_ms, 'p99')})",
                 f"{e.worker_cores:.3f}",
                 f"{e.cpu_ms_per_bed_s:.2f}",
+                f"{e.model_cpu_ms_per_bed_s:.2f}",
+                f"{e.cpu_ms_per_bed_s / e.model_cpu_ms_per_bed_s:.2f}" if e.model_cpu_ms_per_bed_s else "-",
+                f"{e.mean_batch:.1f}",
                 f"{e.rss_peak_mb:.0f}",
                 f"{e.rss_per_bed_mb:.2f}",
                 "-" if e.broker_cores is None else f"{e.broker_cores:.3f}",
@@ -194,7 +199,9 @@ def render(report: BenchReport) -> str:
             for e in report.end_to_end
         ]
         header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores"]
-        out += _table([*header, "CPU ms/bed-s", "RSS MB", "RSS MB/bed", "broker cores"], rows)
+        out += _table(
+            [*header, "CPU ms/bed-s", "model", "worker/model", "batch", "RSS MB", "RSS MB/bed", "broker cores"], rows
+        )
         out.append(f"(idle worker: {e0.worker_idle_cores:.3f} cores, RSS {e0.rss_idle_mb:.0f} MB)")
     if report.junk_floods:
         j0 = report.junk_floods[0]

@@ -165,9 +165,10 @@ class Core:
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
         """Blocking model call (run it in a thread): (b, l, s) windows -> outputs keyed by OUTPUT_NAMES."""
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         outputs = self.runtime.predict(stack(batch.windows))
         self.metrics.inference_ms.observe((time.perf_counter() - started) * 1e3)
+        self.metrics.inference_cpu_s.inc(time.thread_time() - cpu_started)
         self.metrics.batch_size.observe(len(batch.windows))
         self.metrics.windows.inc(len(batch.windows))
         return outputs
