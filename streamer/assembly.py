@@ -4,7 +4,8 @@ For each bed: chunks are put in ``seq`` order through a small reorder buffer (du
 what was already used are dropped and counted); continuity is judged by time (a chunk that does not start where
 the previous one ended, within a tolerance, starts a new segment, and a forward jump is a ``gap`` event); the
 bundle's leads are picked by name (a missing one is a ``leads_missing`` event and no windows until it is back);
-each segment is resampled to the model rate by a streaming `resample_poly`, and cut into windows on the hop grid.
+each segment is resampled to the model rate by a streaming `resample_poly`, and cut into windows on the bed's
+hop grid (windows.py).
 Samples are never invented: windows never span a gap, and a segment's tail is flushed when it ends.
 
 Input policy (never blind a bed, see the README's "Input policy"):
