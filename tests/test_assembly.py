@@ -54,7 +54,16 @@ def run(assembler: Assembler, stream):
 
 @pytest.mark.parametrize(
     ("fs_in", "chunk_s"),
-    [(360.0, 0.25), (360.0, 1 / 36), (500.0, 0.25), (500.0, 0.998), (250.0, 0.5), (1000.0, 0.1)],
+    [
+        (360.0, 0.25),
+        (360.0, 1 / 36),
+        (500.0, 0.25),
+        (500.0, 0.998),
+        (250.0, 0.5),
+        (1000.0, 0.1),
+        (2000.0, 10.0),
+        (50.0, 0.5),
+    ],
 )
 def test_streaming_resampler_equals_resample_poly_whole(fs_in, chunk_s):
     x = ecg_like(12, fs_in, n_leads=2)
