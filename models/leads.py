@@ -7,6 +7,7 @@ matched to a bundle's leads the same way everywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -52,18 +53,31 @@ def missing_leads(names: Sequence[str], want: Sequence[str]) -> list[str]:
 
 def select_leads(signal: np.ndarray, names: Sequence[str], want: Sequence[str]) -> np.ndarray:
     """Rows of `signal` (l_in, n) for the leads `want`, matched by canonical name; III, aVR, aVL and aVF are
-    derived from I and II when not recorded. Returns (len(want), n); raises `LeadError` naming what is missing."""
+    derived from I and II when not recorded. Returns (len(want), n), a view of `signal` where the wanted leads are
+    consecutive rows; raises `LeadError` naming what is missing."""
+    rows = _lead_rows(tuple(names), tuple(want))
+    if isinstance(rows, slice):
+        return signal[rows]  # the worker's usual case (a monitor sends the bundle's leads): nothing copied
+    return np.stack([signal[r] if isinstance(r, int) else r[0] * signal[r[1]] + r[2] * signal[r[3]] for r in rows])
+
+
+@lru_cache(maxsize=256)  # a worker sees a few lead layouts, each on every chunk
+def _lead_rows(
+    names: tuple[str, ...], want: tuple[str, ...]
+) -> slice | tuple[int | tuple[float, int, float, int], ...]:
+    """Per wanted lead: the row of `names` holding it, or (a, row of I, b, row of II) to derive it from; a slice
+    where the wanted leads are consecutive rows."""
     index: dict[str, int] = {}
     for i, name in enumerate(names):
         index.setdefault(canonical_lead(name), i)
     missing = missing_leads(names, want)
     if missing:
         raise LeadError(f"no lead {', '.join(missing)} (the recording has {', '.join(names)})")
-    rows = []
-    for lead in want:
-        if lead in index:
-            rows.append(signal[index[lead]])
-        else:
-            a, b = FROM_I_AND_II[lead]
-            rows.append(a * signal[index["I"]] + b * signal[index["II"]])
-    return np.stack(rows)
+    rows = tuple(
+        index[lead] if lead in index else (FROM_I_AND_II[lead][0], index["I"], FROM_I_AND_II[lead][1], index["II"])
+        for lead in want
+    )
+    first = rows[0]
+    if isinstance(first, int) and rows == tuple(range(first, first + len(rows))):
+        return slice(first, first + len(rows))
+    return rows

@@ -28,7 +28,6 @@ Input policy (never blind a bed, see the README's "Input policy"):
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -41,6 +40,8 @@ from models.leads import LeadError, missing_leads, select_leads
 from streamer.contract import WaveformChunk
 from streamer.resample import StreamingResampler
 from streamer.windows import Window, WindowCutter
+
+RECENT = 64  # chunks a bed remembers having used: a repeat among them is a duplicate, not a late chunk
 
 EventKind = Literal["gap", "leads_missing", "leads_restored", "stalled", "second_device", "second_device_gone"]
 
@@ -128,7 +129,7 @@ class _Bed:
         self.device_id: str | None = None
         self.next_seq: int | None = None
         self.pending: dict[int, tuple[WaveformChunk, int, int]] = {}  # seq -> (chunk, arrival, latency stamp)
-        self.recent: deque[tuple[int, int]] = deque(maxlen=64)  # (seq, start time) used: duplicates vs late
+        self.recent: dict[tuple[int, int], None] = {}  # the last RECENT (seq, start time) used: duplicates vs late
         self.segment: _Segment | None = None
         self.last_end_ns: int | None = None  # signal time just after the last sample used
         self.last_arrival_ns = first_contact_ns  # wall time of the last message naming the bed (idle timeout)
@@ -298,7 +299,9 @@ class _Bed:
             self.stall_reported = False
             self.unused.clear()
             self.off_stream = []
-            self.recent.append((chunk.seq, chunk.start_time_ns))
+            self.recent[chunk.seq, chunk.start_time_ns] = None
+            if len(self.recent) > RECENT:
+                del self.recent[next(iter(self.recent))]  # the oldest (dicts keep insertion order)
             self.next_seq += 1
             out.extend(self._use(chunk, stamp))
         return out

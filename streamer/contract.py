@@ -139,8 +139,13 @@ class WaveformChunk(_Record):
         if self.samples is not None:
             return np.asarray(self.samples, dtype=np.float64) * scale
         assert self.data is not None and self.gain is not None
-        counts = np.frombuffer(self.data, dtype="<i2").reshape(len(self.leads), -1)  # (l, s)
-        return (counts.astype(np.float64) - self.baseline) / self.gain * scale
+        mv = np.frombuffer(self.data, dtype="<i2").reshape(len(self.leads), -1).astype(np.float64)  # (l, s)
+        if self.baseline:  # in place, in the order (counts - baseline) / gain * scale: the same floats, no copies
+            mv -= self.baseline
+        mv /= self.gain
+        if scale != 1.0:
+            mv *= scale
+        return mv
 
     @classmethod
     def from_millivolts(
