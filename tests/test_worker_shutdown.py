@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy.broker import DevBroker
-from streamer.settings import TopicSettings
+from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.deadline import FORCED_EXIT_STATUS
 from streamer.worker.process import WorkerProcess
 
@@ -68,3 +68,12 @@ def test_sigterm_with_the_broker_up_stops_gracefully_well_within_the_bound(tmp_p
             assert "did not stop within" not in worker.log_text()
         finally:
             worker.stop(timeout_s=1)
+
+
+def test_a_worker_that_never_gets_ready_is_stopped_not_left_running(tmp_path: Path, ci_bundle: Path) -> None:
+    """The bench and the demo start workers with `with`: a start that times out must not orphan the process."""
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:1", dev_broker=True)  # nothing listens there
+    worker = WorkerProcess(kafka, TopicSettings(bed_partitions=2), ci_bundle, tmp_path / "worker.log")
+    with pytest.raises(TimeoutError, match="did not log 'partitions assigned'"):
+        worker.start(timeout_s=3)
+    assert worker.process is not None and worker.process.poll() is not None, "the worker still runs"

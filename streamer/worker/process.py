@@ -50,7 +50,11 @@ class WorkerProcess:
         command = [sys.executable, "-m", "streamer.cli.main", "worker", "--bundle", str(self.bundle)]
         command += ["--group", self.group, "--backend", self.backend, *self.extra_args]
         self.process = subprocess.Popen(command, env=self._env(), stdout=self._log, stderr=subprocess.STDOUT)
-        self.wait_for(READY_LINE, timeout_s)
+        try:
+            self.wait_for(READY_LINE, timeout_s)
+        except BaseException:  # (`with` never calls __exit__ when __enter__ raises)
+            self.stop(timeout_s=5)  # a worker that never got ready must not outlive its caller
+            raise
         return self
 
     def log_text(self) -> str:
