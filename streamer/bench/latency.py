@@ -28,6 +28,7 @@ from streamer.replay.sources import Recording
 from streamer.settings import KafkaSettings, TopicSettings
 
 IDLE_S = 2.0  # the worker's idle CPU and RSS are read over this long before the replay
+EXPORT_READY_S = 600.0  # a worker that exports its model to ONNX at start holds its partitions within this long
 
 
 class EndToEnd(BaseModel):
@@ -153,10 +154,11 @@ def measure_end_to_end(
 ) -> EndToEnd:
     """Fresh broker and worker for `beds` beds; replays `duration_s` at real time; reads outputs and usage."""
     from deploy.broker import DevBroker, free_port
-    from models.bundle import read_manifest
+    from models.bundle import ONNX, read_manifest
     from streamer.worker.process import WorkerProcess
 
-    spec = read_manifest(bundle).input
+    manifest = read_manifest(bundle)
+    spec = manifest.input
     recording = bench_recording(spec.leads[0])
     workdir = workdir or Path(tempfile.mkdtemp(prefix="enecg-bench-"))
     topics = TopicSettings(bed_partitions=8)
@@ -167,8 +169,16 @@ def measure_end_to_end(
         metrics_port = free_port()
         args = ("--threads", str(threads), "--metrics-port", str(metrics_port))
         worker = WorkerProcess(kafka, topics, bundle, log_path, backend=backend, extra_args=args)
+        exports = backend == "onnx" and ONNX not in manifest.files
+        if exports:
+            hint = "`enecg compile BUNDLE --backend onnx -o DIR` stores it once"
+            progress(f"e2e {beds} beds: the bundle holds no {ONNX}; the worker exports it at start ({hint})")
         started = time.monotonic()
-        with worker:
+        if exports:
+            worker.start(timeout_s=EXPORT_READY_S)
+        else:
+            worker.start()
+        try:
             startup_s = time.monotonic() - started
             assert worker.process is not None
             pid = worker.process.pid
@@ -184,6 +194,8 @@ def measure_end_to_end(
             )
             model_cpu_s, windows, calls = (b - a for a, b in zip(model0, _model_counters(metrics_port), strict=True))
             worker.kill()  # measured: a graceful Faust stop would only add seconds
+        finally:
+            worker.stop()
     if not vitals:
         raise RuntimeError(f"no vitals came out of the worker; see {log_path}")
     first, end = samples[0], samples[-1]

@@ -35,7 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--bundle", type=Path, required=True, help="model bundle directory")
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="torch", help="model runtime (cuda: PyTorch fp16, CUDA graphs)"
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="model runtime (default: %(default)s). onnx: ONNX Runtime, the CPU runtime that does not wait behind "
+        "the worker's Python (use a bundle from `enecg compile --backend onnx`, else it exports at start); "
+        "cuda: PyTorch fp16, CUDA graphs",
     )
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: ENECG_KAFKA_BOOTSTRAP_SERVERS)")
     parser.add_argument("--dev-broker", action="store_true", help="the embedded Tansu broker's settings")
