@@ -95,10 +95,12 @@ def _polyphase(up: int, down: int) -> np.ndarray:
     h = firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0)) * up
     taps = -(-len(h) // up) + 1  # as StreamingResampler._taps
     k = ((np.arange(up) * down + half) % up)[:, None] + up * np.arange(taps)
-    return np.where(k < len(h), h[np.minimum(k, len(h) - 1)], 0.0)  # (up, taps)
+    weights = np.where(k < len(h), h[np.minimum(k, len(h) - 1)], 0.0)  # (up, taps)
+    weights.flags.writeable = False  # shared by every resampler with these rates
+    return weights
 
 
-@lru_cache(maxsize=256)  # bounded: at most BAND_OUTPUTS x (BAND_OUTPUTS + 20) x (down / up) floats each
+@lru_cache(maxsize=256)  # bounded: each holds BAND_OUTPUTS x (BAND_OUTPUTS x down / up + taps) floats at most
 def _band(up: int, down: int, phase: int, n_out: int) -> np.ndarray:
     """(inputs, n_out) matrix taking consecutive inputs to ``n_out`` consecutive outputs, the first of phase
     ``phase``; row 0 is the oldest input the first output reads (its newest minus taps - 1)."""
@@ -108,4 +110,5 @@ def _band(up: int, down: int, phase: int, n_out: int) -> np.ndarray:
     newest = (m * down + half) // up - (phase * down + half) // up + taps - 1  # row of each output's newest input
     band = np.zeros((int(newest[-1]) + 1, n_out))
     band[newest[:, None] - np.arange(taps), np.arange(n_out)[:, None]] = weights[m % up]
+    band.flags.writeable = False  # shared by every resampler with these rates
     return band
