@@ -14,6 +14,7 @@ its time is that span's centre (the track's labels mark the step holding the R p
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,15 +37,17 @@ def pick_beats(
     p = np.asarray(qrs_prob, dtype=np.float64).reshape(-1)  # (t,)
     if p.size == 0:
         return np.zeros(0)
-    left = np.concatenate([[-np.inf], p[:-1]])
-    right = np.concatenate([p[1:], [-np.inf]])
-    candidates = np.flatnonzero((p >= threshold) & (p >= left) & (p > right))
+    peak = p >= threshold  # a local maximum: not below the step before, above the step after (edges count)
+    peak[1:] &= p[1:] >= p[:-1]
+    peak[:-1] &= p[:-1] > p[1:]
+    candidates = np.flatnonzero(peak)
     refractory_steps = refractory_s / step_s
-    kept: list[int] = []
-    for i in candidates[np.argsort(-p[candidates], kind="stable")]:
-        if all(abs(i - k) >= refractory_steps for k in kept):
-            kept.append(int(i))
-    peaks = np.sort(np.asarray(kept, dtype=np.int64))
+    kept: list[int] = []  # ascending: a candidate only has to clear its two kept neighbours
+    for i in candidates[np.argsort(-p[candidates], kind="stable")].tolist():
+        at = bisect.bisect(kept, i)
+        if (at == 0 or i - kept[at - 1] >= refractory_steps) and (at == len(kept) or kept[at] - i >= refractory_steps):
+            kept.insert(at, i)
+    peaks = np.asarray(kept, dtype=np.int64)
     offset = np.zeros(peaks.size)
     inner = (peaks > 0) & (peaks < p.size - 1)
     lo, mid, hi = p[peaks[inner] - 1], p[peaks[inner]], p[peaks[inner] + 1]
@@ -78,9 +81,10 @@ def monitor_hr(beats_ns: tuple[int, ...]) -> float | None:
     if rr.size <= HR_RECENT_INTERVALS:
         n = rr.size - rr.size % 2 if rr.size > 1 else 1  # whole pairs where there are two or more intervals
         return 60.0 / float(rr[-n:].mean())
-    recent = float(rr[-HR_RECENT_INTERVALS:].mean())
+    intervals = rr.tolist()  # the pair-by-pair walk on Python floats: same sums, no per-slice numpy call
+    recent = sum(intervals[-HR_RECENT_INTERVALS:]) / HR_RECENT_INTERVALS
     n = HR_RECENT_INTERVALS
-    while n + 2 <= rr.size and abs(float(rr[-n - 2 : -n].mean()) / recent - 1.0) <= HR_AGREE:
+    while n + 2 <= rr.size and abs((intervals[-n - 2] + intervals[-n - 1]) / 2 / recent - 1.0) <= HR_AGREE:
         n += 2
     return 60.0 / float(rr[-n:].mean())
 

@@ -44,6 +44,24 @@ def test_pick_keeps_higher_peak_within_refractory():
     np.testing.assert_allclose(pick_beats(p, STEP_S, refractory_s=0.2), [1.12], atol=0.006)
 
 
+def test_pick_beats_keeps_the_rule_on_crowded_noisy_tracks():
+    """On noisy tracks with many close local maxima: the picks are exactly the rule's, applied the slow way
+    (local maxima at or above threshold, highest first, each kept only if no kept one is within the refractory
+    period)."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        p = np.round(rng.random(rng.integers(1, 300)), 2)  # rounding makes ties, which the order must break alike
+        left, right = np.r_[-np.inf, p[:-1]], np.r_[p[1:], -np.inf]
+        candidates = np.flatnonzero((p >= 0.5) & (p >= left) & (p > right))
+        kept: list[int] = []
+        for i in candidates[np.argsort(-p[candidates], kind="stable")]:
+            if all(abs(i - k) >= 0.25 / STEP_S for k in kept):
+                kept.append(int(i))
+        picks = pick_beats(p, STEP_S, 0.5, 0.25)
+        assert len(picks) == len(kept)  # each pick lies within half a step of its peak (parabolic refinement)
+        assert np.all(np.abs(picks / STEP_S - 0.5 - sorted(kept)) <= 0.5 + 1e-9)
+
+
 def test_peak_on_the_tracks_edge_is_a_beat():
     """A window edge cuts beats: a peak on the first or last step is still picked (the timeline then prefers the
     window that saw it further inside)."""

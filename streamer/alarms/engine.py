@@ -151,8 +151,8 @@ class AlarmEngine:
         alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
         for condition in ("signal_lost", "leads_off"):  # a window means signal and leads are back
             alerts += self._step(bed, condition, Verdict("off"), ctx)
-        vitals = vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version)
-        return WindowResult(alerts, vitals.model_copy(update={"settings": chosen.echo}))
+        vitals = vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version, chosen.echo)
+        return WindowResult(alerts, vitals)
 
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->

@@ -187,4 +187,4 @@ def _named(labels: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
     flat = np.asarray(values, dtype=np.float64).reshape(-1)
     if flat.size != len(labels):
         raise ValueError(f"{flat.size} values for {len(labels)} labels {labels}")
-    return {label: float(v) for label, v in zip(labels, flat, strict=True)}
+    return dict(zip(labels, flat.tolist(), strict=True))

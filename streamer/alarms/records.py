@@ -11,7 +11,7 @@ import numpy as np
 from models.tasks import TASKS
 from streamer.alarms.config import ConditionSettings
 from streamer.alarms.evaluate import Reading
-from streamer.contract import Alert, AlertState, Evidence, Vitals
+from streamer.contract import Alert, AlertState, Evidence, SettingsInForce, Vitals
 from streamer.windows import Window
 
 TITLES = {
@@ -77,9 +77,9 @@ def alert_record(
 
 def vitals_record(
     bed_id: str, unit: str | None, window: Window, reading: Reading, outputs: Mapping[str, np.ndarray],
-    model_version: str,
+    model_version: str, settings: SettingsInForce,
 ) -> Vitals:  # fmt: skip
-    """One window's vitals: its reading and the gates' expert weights per task."""
+    """One window's vitals: its reading, the gates' expert weights per task and the bed's settings in force."""
     gates = np.asarray(outputs.get("gate_weights", np.zeros((len(TASKS), 0))), dtype=np.float64)
     gates = gates.reshape(len(TASKS), -1)  # (tasks, e)
     return Vitals(
@@ -94,6 +94,7 @@ def vitals_record(
         ectopy=reading.ectopy,
         gate_weights={task: row.tolist() for task, row in zip(TASKS, gates, strict=True)},
         model_version=model_version,
+        settings=settings,
         calls=sorted(c for c, v in reading.verdicts.items() if v.state == "on" and c != "signal_noisy")
         if reading.analysable
         else [],

@@ -34,7 +34,7 @@ def rr_irregularity(beats_ns: Sequence[int], min_intervals: int = 8) -> float | 
     kept = _without_ectopics(rr)
     irregularity = _nmasd(kept) if kept.size >= min_intervals // 2 + 1 else None
     d = np.diff(rr)
-    alternating = d.size >= 4 and float(np.mean(d[1:] * d[:-1] < 0)) >= 0.85
+    alternating = d.size >= 4 and np.count_nonzero(d[1:] * d[:-1] < 0) / (d.size - 1) >= 0.85
     pairs = rr[: rr.size // 2 * 2].reshape(-1, 2).sum(axis=1)  # (k // 2,) non-overlapping pair sums
     if alternating and pairs.size >= 3:  # bigeminy: each pair is one normal and one ectopic cycle
         irregularity = _nmasd(pairs) if irregularity is None else min(irregularity, _nmasd(pairs))
@@ -48,12 +48,12 @@ def _nmasd(x: np.ndarray) -> float:
 def _without_ectopics(rr: np.ndarray) -> np.ndarray:
     """``rr`` without ectopic runs: 1-3 premature intervals (< 85 % of the median) and the interval after them
     (a compensatory pause after a PVC, a reset cycle after a PAC); a premature run at the end goes too."""
-    median = float(np.median(rr))
+    premature = (rr < 0.85 * float(np.median(rr))).tolist()
     drop = np.zeros(rr.size, dtype=bool)
     i = 0
     while i < rr.size:
         j = i
-        while j < rr.size and j - i < 3 and rr[j] < 0.85 * median:
+        while j < rr.size and j - i < 3 and premature[j]:
             j += 1
         if j > i:
             drop[i : j + 1] = True
