@@ -227,11 +227,21 @@ def create_app(
             if n_windows:
                 wake.set()
 
+    async def conclude(batch: Batch, outputs: asyncio.Future) -> None:
+        """The alarm engine over a batch the model has run on; its outputs reach the broker in the background."""
+        sends = await publish(core.conclude(batch, await outputs))
+        await in_flight.acquire()  # the next batch runs while this one's outputs reach the broker
+        task = asyncio.ensure_future(settle(batch, sends))
+        settling.add(task)
+        task.add_done_callback(settling.discard)
+
     @app.task
     async def infer() -> None:
-        """The micro-batcher's flush loop: a batch at max size or max delay, the model in a thread."""
+        """The micro-batcher's flush loop: a batch at max size or max delay, the model in a thread; the alarm
+        engine concludes each batch while the model already runs the next one (batches conclude in order)."""
         loop = asyncio.get_running_loop()
         next_tick = quiet_until = time.monotonic()
+        running: tuple[Batch, asyncio.Future] | None = None  # the batch whose model call is under way
         while True:  # also while Faust stops: it waits for in-flight inputs to be acknowledged, then cancels us
             if app.rebalancing or app.should_stop:  # consumption pauses: silence is ours, not the beds'
                 quiet_until = time.monotonic() + core.assembler.settings.stall_s + TICK_S
@@ -239,18 +249,16 @@ def create_app(
                 await publish_and_wait(core.tick())
                 next_tick = time.monotonic() + TICK_S
             batch = core.take_batch()
-            if batch is None:
+            if batch is None and running is None:
                 wait = core.seconds_to_deadline()
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), min(TICK_S, wait if wait is not None else TICK_S))
                 continue
-            outputs = await loop.run_in_executor(executor, core.predict, batch)
-            sends = await publish(core.conclude(batch, outputs))
-            await in_flight.acquire()  # the next batch runs while this one's outputs reach the broker
-            task = asyncio.ensure_future(settle(batch, sends))
-            settling.add(task)
-            task.add_done_callback(settling.discard)
+            started = None if batch is None else (batch, loop.run_in_executor(executor, core.predict, batch))
+            if running is not None:
+                await conclude(*running)
+            running = started
 
     @app.agent(actions, name="actions")
     async def act(stream: faust.StreamT) -> None:
