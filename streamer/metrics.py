@@ -31,7 +31,7 @@ class WorkerMetrics:
         )
         self.lag_ms = Histogram(
             "enecg_end_to_end_lag_ms",
-            "wall time from a window's newest sample to its outputs being published",
+            "wall time from the arrival of the chunk that completed a window to the broker's ack of its outputs",
             buckets=_MS_BUCKETS,
             registry=r,
         )
