@@ -179,10 +179,12 @@ def assert_beds_monitored(ward: Ward, beds: tuple[str, ...], since_s: float, unt
     vitals, alerts, _ = ward.outputs()
     gaps = {bed: round(max_vitals_gap(vitals, bed, since_s, until_s), 2) for bed in beds}
     bound = vitals_gap_bound(ward.hop_s)
-    assert max(gaps.values()) <= bound, f"vitals paused {gaps} s (bound {bound:g} s)"
     false = [(a.bed_id, a.condition, round(t - since_s, 1)) for t, a in alerts if a.bed_id in beds
              and a.priority.value == "technical" and since_s <= t <= until_s and a.state.value == "raised"]  # fmt: skip
-    assert not false, f"technical alarms on healthy beds (s after the start): {false}; vitals gaps {gaps}"
+    seen = {b: [round(t - since_s, 1) for t, v in vitals if v.bed_id == b and since_s <= t <= until_s] for b in beds}
+    said = f"technical alarms (bed, condition, s after the start): {false}; vitals at (s after the start): {seen}"
+    assert max(gaps.values()) <= bound, f"vitals paused {gaps} s (bound {bound:g} s); {said}"
+    assert not false, f"technical alarms on healthy beds; vitals gaps {gaps}; {said}"
     return gaps
 
 
@@ -258,9 +260,9 @@ def second_worker_joins(ward: Ward, name: str) -> Join:
     assert join_s <= JOIN_S, f"second worker assigned {join_s:.1f} s after asking to join (bound {JOIN_S:g} s)"
     back_s = time.time()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # live again: vitals of signal sent after the take-back, not the rebuild's
         vitals = ward.outputs()[0]
-        if all(any(v.bed_id == bed and t > back_s for t, v in vitals) for bed in STREAMING):
+        if all(any(v.bed_id == bed and v.window_end_ns / 1e9 > back_s for _, v in vitals) for bed in STREAMING):
             break
         time.sleep(1.0)
     else:
