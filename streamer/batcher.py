@@ -1,6 +1,10 @@
 """Cross-bed micro-batching, like Triton's dynamic batcher: flush at ``max_batch`` windows or when the oldest
 waiting window has waited ``max_delay_s``. Windows of all beds wait in one FIFO, so a bed that sends nothing
-(or late) never holds the others back. Pure: the caller passes the clock."""
+(or late) never holds the others back. Pure: the caller passes the clock.
+
+The default delay is 0: whatever waits is due, and the worker takes it whenever its model is free, so batches
+grow with load by themselves (the windows that arrive while the model runs make the next batch). A delay only
+buys bigger batches at low load, at the price of latency (a GPU with a high per-call cost may want a little)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ class BatcherSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     max_batch: int = Field(32, ge=1, description="windows per model call at most")
-    max_delay_s: float = Field(0.1, ge=0, description="longest a window waits for others before a flush")
+    max_delay_s: float = Field(0.0, ge=0, description="longest a window waits for others before a flush (0: none)")
 
 
 class MicroBatcher:

@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-delay-ms",
         type=float,
         default=BATCHING.max_delay_s * 1000,
-        help="max wait of a window (default: %(default)s)",
+        help="longest a window waits for others to fill a batch (default: %(default)s: none; batches grow with "
+        "load by themselves, from the windows that arrive while the model runs)",
     )
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default: %(default)s)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
