@@ -4,7 +4,6 @@ takes the nurses' settings once the topic exists: settings are never a reason to
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
@@ -69,10 +68,7 @@ def test_missing_settings_topic_never_blinds_a_bed(
 
         asyncio.run(create_topics(kafka, settings_spec))  # operations fix the deployment
         asyncio.run(send_settings())
-        deadline = time.monotonic() + 30  # the follower retries every few seconds: the record is read, then used
-        while "bed settings in force key=bed-001" not in worker.log_text() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert "bed settings in force key=bed-001" in worker.log_text(), "the follower never read the new topic"
+        worker.wait_for("bed settings in force key=bed-001", timeout_s=30)  # the follower's retry read the new topic
         second = first.model_copy(update={"start_time_ns": first.start_time_ns + 20 * 10**9, "duration_s": 40})
         asyncio.run(replay([recording], second, kafka, topics.waveform))
 
