@@ -93,7 +93,7 @@ class _Event:
 
 
 def test_ack_tracker_acks_when_windows_are_out_and_in_offset_order() -> None:
-    tracker, busy, quiet, other = AckTracker(), _Event(), _Event(), _Event()
+    tracker, busy, quiet, other = AckTracker(lambda message: message.ack()), _Event(), _Event(), _Event()
     tracker.hold(busy, 2, "p0")
     tracker.hold(quiet, 0, "p0")  # done, but behind `busy`: Faust must not see a gap at the start
     tracker.hold(other, 0, "p1")

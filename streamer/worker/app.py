@@ -3,7 +3,7 @@
     waveform topic(s) ──decode──bad──► dead-letter topic (reason, original bytes, topic/partition/offset)
         │ good
         ▼
-    per-bed assembler → windows → cross-bed micro-batcher      (agent `ingest`, manual acks)
+    per-bed assembler → windows → cross-bed micro-batcher      (`ingest`, one fetch at a time, manual acks)
         ▼ flush at max batch or max delay                         (task `infer`)
     runtime.predict in a thread → alarm engine per bed → ledger ──► alerts topic, vitals topic (key = bed)
     actions topic ──► alarm engine (acknowledge / pause audio)   (agent `actions`)
@@ -27,6 +27,7 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from faust.types import Message
 
 from streamer.contract import AlertAction, DeadLetter, decode_record, decode_waveform, encode
 from streamer.metrics import WorkerMetrics
@@ -85,25 +86,25 @@ def create_app(
     deadletter = app.topic(topics.deadletter, **raw)
 
     ledger = Ledger()
-    acks = AckTracker()
+    acks = AckTracker(lambda message: message.ack(app.consumer))
     wake = asyncio.Event()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enecg-infer")
 
-    def dead_letter_done(future: asyncio.Future, event: faust.EventT) -> None:
+    def dead_letter_done(future: asyncio.Future, message: Message) -> None:
         if future.cancelled() or future.exception() is not None:  # the broker refused it: stop, loudly
             error = future.exception() if not future.cancelled() else RuntimeError("dead letter send cancelled")
             log.error("dead letter could not be written (%s): the worker stops, its input stays unacknowledged", error)
             asyncio.ensure_future(app.crash(error))  # type: ignore[arg-type]
             return
-        acks.window_done(event)
+        acks.window_done(message)
 
-    async def dead_letter(letter: DeadLetter, key: bytes | None, event: faust.EventT) -> None:
+    async def dead_letter(letter: DeadLetter, key: bytes | None, message: Message) -> None:
         """Queues a dead letter without waiting for the broker (a flood of junk must not starve the beds); the
         input is acknowledged, in offset order, once the broker has the letter. A dead letter always fits the
         topic (`DeadLetter.of` bounds it); one the broker still refuses stops the worker instead of hanging it."""
         future = await deadletter.send(key=key, value=encode(letter))
-        acks.hold(event, 1, (event.message.topic, event.message.partition))
-        future.add_done_callback(lambda done: dead_letter_done(done, event))
+        acks.hold(message, 1, (message.topic, message.partition))
+        future.add_done_callback(lambda done: dead_letter_done(done, message))
         metrics.dead_letters.inc()
         log.warning(
             "dead letter topic=%s partition=%s offset=%s reason=%s",
@@ -123,19 +124,18 @@ def create_app(
         lambda partition: any(tp.partition == partition for tp in held),
     )  # fmt: skip
 
-    async def dead_letter_event(event: faust.EventT, reason: str, bed_id: str | None = None) -> None:
+    async def dead_letter_message(message: Message, reason: str, bed_id: str | None = None) -> None:
         """An input the worker could not handle, as it arrived (bounded), with its origin and why."""
-        message = event.message
         letter = DeadLetter.of(
             reason,
-            event.value,
-            key=event.key,
+            message.value,
+            key=message.key,
             bed_id=bed_id,
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
         )
-        await dead_letter(letter, event.key, event)
+        await dead_letter(letter, message.key, message)
 
     async def publish(outcome: Outcome) -> list[asyncio.Future]:
         """Sends alerts (through the ledger) and vitals in order; returns the futures of the broker's acks."""
@@ -180,7 +180,7 @@ def create_app(
         finally:
             in_flight.release()
 
-    def backlog(message: faust.types.Message) -> bool:
+    def backlog(message: Message) -> bool:
         """Messages wait on this message's partition after it (the high watermark of the last fetch)."""
         try:
             highwater = app.consumer.highwater(message.tp)
@@ -190,42 +190,50 @@ def create_app(
 
     # ---------------------------------------------------------------------------------- the pipeline
 
-    @app.agent(waveform, name="ingest")
-    async def ingest(stream: faust.StreamT) -> None:
-        """Decode -> dead letters | assembler -> windows -> batcher. Acks wait for the outputs (delivery.py)."""
-        handled = 0
-        async for event in stream.noack().events():
-            handled += 1
+    async def ingest(messages: list[Message]) -> None:
+        """One fetch of input: decode -> dead letters | assembler -> windows -> batcher. Each record is tracked
+        like a Faust stream's event and acknowledged once its outputs are on the broker (delivery.py)."""
+        last = {message.tp: message.offset for message in messages}  # each partition's last record fetched
+        now = time.monotonic()
+        for tp in last:  # what a stream's sensor notes: Faust's "stream stopped processing" check reads it
+            app.monitor.stream_inbound_time[tp] = now
+        for handled, message in enumerate(messages, 1):
             if handled % YIELD_EVERY == 0:  # a burst on one partition must not hold the flush loop back
                 await asyncio.sleep(0)
-            message = event.message
-            core.position(message.topic, message.partition, backlog(message))
-            item = decode_waveform(
-                event.value, key=event.key, topic=message.topic, partition=message.partition, offset=message.offset
-            )
+            if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
+                continue  # fetched before a rebalance: its partition resumes from the committed offset
+            app.consumer.track_message(message)
             where = (message.topic, message.partition)
+            core.position(*where, message.offset < last[message.tp] or backlog(message))
+            item = decode_waveform(
+                message.value, key=message.key, topic=message.topic, partition=message.partition, offset=message.offset
+            )
             if isinstance(item, DeadLetter):
                 if item.bed_id is not None or (
-                    event.key is not None and core.holds(event.key.decode(errors="replace"))
+                    message.key is not None and core.holds(message.key.decode(errors="replace"))
                 ):
-                    core.refused(item.bed_id or event.key.decode(), item.reason, *where)  # type: ignore[union-attr]
-                await dead_letter(item, event.key, event)
+                    core.refused(item.bed_id or message.key.decode(), item.reason, *where)  # type: ignore[union-attr]
+                await dead_letter(item, message.key, message)
                 continue
             sent_ns = round(message.timestamp * 1e9) if message.timestamp else None
             try:
-                n_windows, outcome = core.ingest(item, event, message.topic, message.partition, sent_ns)
+                n_windows, outcome = core.ingest(item, message, *where, sent_ns)
             except Exception as error:  # a bug on one message must neither stop the worker nor lose the message
                 log.exception("chunk failed bed=%s seq=%d", item.bed_id, item.seq)
-                await dead_letter_event(event, f"worker error: {type(error).__name__}: {error}", item.bed_id)
+                await dead_letter_message(message, f"worker error: {type(error).__name__}: {error}", item.bed_id)
                 continue
             if outcome.alerts:
                 await publish_and_wait(outcome)
             if outcome.refused is not None:
-                await dead_letter_event(event, outcome.refused, item.bed_id)
+                await dead_letter_message(message, outcome.refused, item.bed_id)
                 continue
-            acks.hold(event, n_windows, where)
+            acks.hold(message, n_windows, where)
             if n_windows:
                 wake.set()
+
+    app.topics.add(waveform)  # subscribed like an agent's topic, read by `ingest` (transport.py, point 2)
+    app.on_batch = ingest
+    app.batched = lambda topic: topic != topics.actions
 
     async def conclude(batch: Batch, outputs: asyncio.Future) -> None:
         """The alarm engine over a batch the model has run on; its outputs reach the broker in the background."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,7 +121,7 @@ class Ledger:
 
 @dataclass
 class _Held:
-    event: Any
+    message: Any
     windows_left: int
 
 
@@ -131,35 +131,37 @@ class AckTracker:
     for a partition's first commit it assumes the acknowledged offsets begin at the start, so an
     out-of-order ack there would commit past a message still in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, ack: Callable[[Any], object]) -> None:
+        """`ack(message)` acknowledges one input message to Faust."""
+        self._ack = ack
         self._queues: dict[Hashable, deque[_Held]] = {}  # partition -> held messages, in offset order
-        self._held: dict[int, tuple[Hashable, _Held]] = {}  # id(event) -> (partition, entry)
+        self._held: dict[int, tuple[Hashable, _Held]] = {}  # id(message) -> (partition, entry)
 
-    def hold(self, event: Any, n_windows: int, partition: Hashable) -> None:
+    def hold(self, message: Any, n_windows: int, partition: Hashable) -> None:
         """Call in consumption order; `n_windows` = windows this message completed (0: done already)."""
-        entry = _Held(event, n_windows)
+        entry = _Held(message, n_windows)
         self._queues.setdefault(partition, deque()).append(entry)
         if n_windows > 0:
-            self._held[id(event)] = (partition, entry)
+            self._held[id(message)] = (partition, entry)
         else:
             self._release(partition)
 
-    def window_done(self, event: Any | None) -> None:
-        if event is None:  # a window re-derived while rebuilding: its input is committed already
+    def window_done(self, message: Any | None) -> None:
+        if message is None:  # a window re-derived while rebuilding: its input is committed already
             return
-        found = self._held.get(id(event))
+        found = self._held.get(id(message))
         if found is None:
             return
         partition, entry = found
         entry.windows_left -= 1
         if entry.windows_left <= 0:
-            del self._held[id(event)]
+            del self._held[id(message)]
             self._release(partition)
 
     def _release(self, partition: Hashable) -> None:
         queue = self._queues[partition]
         while queue and queue[0].windows_left <= 0:
-            queue.popleft().event.ack()
+            self._ack(queue.popleft().message)
 
     def __len__(self) -> int:
         return sum(len(q) for q in self._queues.values())

@@ -4,7 +4,12 @@
    bed with the same partition count, so partition *p* of both must land on the same worker — the one holding
    those beds' state. `BedPartitionAssignor` gives every topic's partition *p* to the same member (Faust's
    default round-robin only does so by accident of the member count).
-2. **Dev broker only** (`KafkaSettings.dev_broker`): Tansu holds every fetch for the full `fetch_max_wait_ms`,
+2. **Input arrives a fetch at a time** (every broker): Faust hands each record to its stream through four tasks
+   and a queue (`Consumer._drain_messages` -> `wait_first` -> conductor -> channel -> stream), which cost as
+   much as the worker's own work per chunk. Records of the topics the app names (`App.batched`) go to
+   `App.on_batch` as one list per fetch instead, tracked for acks like a stream's events; other topics
+   (alert actions) keep Faust's path.
+3. **Dev broker only** (`KafkaSettings.dev_broker`): Tansu holds every fetch for the full `fetch_max_wait_ms`,
    and Faust's driver hard-codes 1500 ms in `AIOKafkaConsumerThread._create_worker_consumer`, which makes every
    hop cost ~0.5-2 s. We cap it at `DEV_FETCH_MAX_WAIT_MS` on the freshly created consumer, before it starts
    (aiokafka reads the attribute in `start()`). Production keeps Faust's value.
@@ -12,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -24,6 +30,7 @@ from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+log = logging.getLogger("streamer.worker")
 #: Tansu answers a fetch only after the full wait; 0 makes it answer nothing at all (broker notes, defect 2).
 DEV_FETCH_MAX_WAIT_MS = 20
 
@@ -74,6 +81,43 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Faust's fetch loop (offset checks, periodic commits, stop and rebalance as Faust has them), except
+        that records of `App.batched` topics are collected and handed to `App.on_batch` once per fetch."""
+        app = self.app
+        if app.on_batch is None:
+            return await super()._drain_messages(fetcher)
+        read_offset = self._read_offset
+        try:
+            while not (self.should_stop or fetcher.should_stop):
+                batch: list[faust.types.Message] = []
+                await asyncio.sleep(0)  # getmany may return at once, over and over: let the loop run
+                async for tp, message in self.getmany(timeout=1.0):
+                    last = read_offset[tp]
+                    if last is not None and message.offset < last:
+                        continue  # read already (Faust drops these too)
+                    if last and message.offset - last > 1 and app.topics.acks_enabled_for(message.topic):
+                        await self._add_gap(tp, last + 1, message.offset)  # offsets that hold no record
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    if app.batched(message.topic):
+                        batch.append(message)
+                    else:
+                        await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                    read_offset[tp] = message.offset
+                if batch and not self.should_stop:
+                    await app.on_batch(batch)
+        except self.consumer_stopped_errors:
+            if not app.should_stop:
+                raise
+        except asyncio.CancelledError:
+            if not app.should_stop:
+                raise
+        except Exception as error:  # input no longer read is a blind ward: stop loudly, inputs stay unacknowledged
+            log.exception("reading the input failed: the worker stops")
+            await app.crash(error)
+
 
 class Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
@@ -89,6 +133,10 @@ class App(faust.App):
 
     dev_broker: bool = False
     before_assigned: Callable[[set], Awaitable[None]] | None = None
+    #: Records of topics for which `batched(topic)` is true go to `on_batch`, a fetch's worth at a time, in
+    #: offset order per partition; the handler tracks and acknowledges them itself (`track` below).
+    on_batch: Callable[[list[faust.types.Message]], Awaitable[None]] | None = None
+    batched: Callable[[str], bool] = staticmethod(lambda topic: False)
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
