@@ -29,6 +29,7 @@ from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import Message
 
 log = logging.getLogger("streamer.worker")
 #: Tansu answers a fetch only after the full wait; 0 makes it answer nothing at all (broker notes, defect 2).
@@ -90,7 +91,7 @@ class _Consumer(faust_aiokafka.Consumer):
         read_offset = self._read_offset
         try:
             while not (self.should_stop or fetcher.should_stop):
-                batch: list[faust.types.Message] = []
+                batch: list[Message] = []
                 await asyncio.sleep(0)  # getmany may return at once, over and over: let the loop run
                 async for tp, message in self.getmany(timeout=1.0):
                     last = read_offset[tp]
@@ -135,7 +136,7 @@ class App(faust.App):
     before_assigned: Callable[[set], Awaitable[None]] | None = None
     #: Records of topics for which `batched(topic)` is true go to `on_batch`, a fetch's worth at a time, in
     #: offset order per partition; the handler tracks and acknowledges them itself (`track` below).
-    on_batch: Callable[[list[faust.types.Message]], Awaitable[None]] | None = None
+    on_batch: Callable[[list[Message]], Awaitable[None]] | None = None
     batched: Callable[[str], bool] = staticmethod(lambda topic: False)
 
     def _new_transport(self) -> Transport:
