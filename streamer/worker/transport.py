@@ -115,9 +115,12 @@ class _Consumer(faust_aiokafka.Consumer):
         except asyncio.CancelledError:
             if not app.should_stop:
                 raise
-        except Exception as error:  # input no longer read is a blind ward: stop loudly, inputs stay unacknowledged
-            log.exception("reading the input failed: the worker stops")
-            await app.crash(error)
+        except Exception as error:
+            if app.should_stop or self.should_stop or fetcher.should_stop:
+                log.info("input fetch ended while stopping: %s: %s", type(error).__name__, error)
+                return  # the stop under way ends the worker (its deadline bounds it)
+            log.exception("reading the input failed: the worker stops")  # input no longer read = a blind ward
+            await app.crash(error)  # inputs stay unacknowledged: the next owner of the beds reads them
 
 
 class Transport(faust_aiokafka.Transport):
