@@ -109,13 +109,10 @@ class _Consumer(faust_aiokafka.Consumer):
                     read_offset[tp] = message.offset
                 if batch and not self.should_stop:
                     await app.on_batch(batch)
-        except self.consumer_stopped_errors:
-            if not app.should_stop:
-                raise
         except asyncio.CancelledError:
             if not app.should_stop:
                 raise
-        except Exception as error:
+        except Exception as error:  # the consumer stopped under us included
             if app.should_stop or self.should_stop or fetcher.should_stop:
                 log.info("input fetch ended while stopping: %s: %s", type(error).__name__, error)
                 return  # the stop under way ends the worker (its deadline bounds it)
