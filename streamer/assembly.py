@@ -43,7 +43,10 @@ from streamer.windows import Window, WindowCutter
 
 RECENT = 64  # chunks a bed remembers having used: a repeat among them is a duplicate, not a late chunk
 
-EventKind = Literal["gap", "leads_missing", "leads_restored", "stalled", "second_device", "second_device_gone"]
+#: the assembler's kinds, then the worker's lateness watch's (streamer/worker/lateness.py)
+EventKind = Literal[
+    "gap", "leads_missing", "leads_restored", "stalled", "second_device", "second_device_gone", "delayed", "in_time"
+]
 
 
 class AssemblerSettings(BaseModel):

@@ -21,6 +21,7 @@ from streamer.metrics import WorkerMetrics
 from streamer.windows import grid_offset_ns
 from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.core import Core
+from streamer.worker.lateness import LatenessSettings
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
@@ -142,3 +143,35 @@ def test_a_backlog_on_a_beds_partition_holds_its_watchdog_for_the_grace_only(ci_
     assert lost() == {"bed-1"}
     core.drop_partitions([("wave", 1)])
     assert core._behind == {}
+
+
+def test_a_bed_analysed_late_for_the_onset_raises_analysis_delayed_and_clears_in_time(ci_bundle: Path) -> None:
+    """Chunks 10-29 reach the core 30 s after they were sent (a worker behind its input): no alarm before the
+    onset of wall time, then one analysis_delayed (technical, dated at the first late window); the first window
+    in time clears it."""
+    now = [T0]
+    engine = engine_from_manifest(read_manifest(ci_bundle))
+    settings = LatenessSettings(max_delay_s=10, onset_s=6)
+    core = Core(
+        open_runtime(ci_bundle, "torch"), engine, WorkerMetrics(), BatcherSettings(max_delay_s=0.0),
+        clock=lambda: now[0], lateness=settings,
+    )  # fmt: skip
+    late = range(10, 30)
+    steps = []  # per chunk: (windows concluded, analysis_delayed alerts)
+    for i, chunk in enumerate(_chunks(core.spec, 40)):
+        now[0] = chunk.start_time_ns + NS  # each chunk arrives as its last sample is measured
+        core.ingest(chunk, None, "wave", 0, sent_ns=now[0] - 30 * NS if i in late else now[0])
+        out = core.drain()
+        steps.append(
+            ([v.window_end_ns for v in out.vitals], [a for a in out.alerts if a.condition == "analysis_delayed"])
+        )
+    alerts = [a for _, step in steps for a in step]
+    assert [a.state.value for a in alerts] == ["raised", "cleared"], alerts
+    raised_at = next(i for i, (_, step) in enumerate(steps) if step)
+    first_late = next(i for i in late if steps[i][0])  # the first step that concluded a late window
+    assert first_late + settings.onset_s <= raised_at <= first_late + settings.onset_s + 3  # (a window per hop)
+    raised, cleared = alerts
+    assert raised.priority.value == "technical" and "30 s after" in raised.message
+    assert raised.onset_time_ns == steps[first_late][0][0]
+    first_in_time = next(i for i in range(late.stop, 40) if steps[i][0])
+    assert cleared.alert_id == raised.alert_id and steps[first_in_time][1] == [cleared]

@@ -395,3 +395,42 @@ def test_binary_chunk_of_hours_is_refused_and_other_beds_go_on(ward: Ward) -> No
     assert not [a for _, a in alerts if a.bed_id == "long-bed" and a.priority.value != "technical"]
     join = second_worker_joins(ward, "long")
     print(f"\n2.9 h chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}; {join}")
+
+
+def test_a_bed_whose_input_is_read_late_raises_analysis_delayed_and_clears_it_in_time(ward: Ward) -> None:
+    """A worker behind its input still publishes every bed's vitals, late: the bed must alarm, not look
+    monitored. A bed's chunks stamped 30 s before they are sent reach the worker as a backlog of 30 s would
+    (`enecg_end_to_end_lag_ms` counts from the Kafka timestamp too): analysis_delayed is raised after the onset
+    (10 s of wall time) and cleared by the first window in time; the healthy beds raise nothing."""
+    bed, late_s, in_time_s = "late-001", 20.0, 12.0
+    onset_s = 10.0  # LatenessSettings().onset_s, the worker's default
+
+    async def stream() -> float:
+        producer = make_producer(ward.kafka, linger_ms=5)
+        await producer.start()
+        try:
+            t0 = time.time_ns()
+            for seq in range(round((late_s + in_time_s) / CHUNK_S)):
+                await asyncio.sleep(max(0.0, (t0 + (seq + 1) * CHUNK_S * 1e9 - time.time_ns()) / 1e9))
+                lag_ms = 30_000 if seq * CHUNK_S < late_s else 0
+                value = encode(ward.chunk(bed, "mon-L", seq, t0 + round(seq * CHUNK_S * 1e9), seq * 90))
+                await producer.send(
+                    ward.topics.waveform, value, key=bed.encode(), timestamp_ms=time.time_ns() // 1_000_000 - lag_ms
+                )
+            return t0 / 1e9
+        finally:
+            await producer.stop()
+
+    started_s = ward.run(stream())
+    time.sleep(2 * ward.hop_s + 2)
+    vitals, alerts, _ = ward.outputs()
+    delayed = [(t - started_s, a) for t, a in alerts if a.bed_id == bed and a.condition == "analysis_delayed"]
+    states = [(round(s, 1), a.state.value) for s, a in delayed]
+    assert [state for _, state in states] == ["raised", "cleared"], states
+    (raised_s, raised), (cleared_s, cleared) = delayed
+    first_vitals_s = min(t for t, v in vitals if v.bed_id == bed) - started_s
+    assert raised.priority.value == "technical" and cleared.alert_id == raised.alert_id
+    assert first_vitals_s + onset_s <= raised_s <= first_vitals_s + onset_s + 2 * ward.hop_s + 2, states
+    assert late_s <= cleared_s <= late_s + 2 * ward.hop_s + 2, states
+    gaps = assert_beds_monitored(ward, HEALTHY, started_s, started_s + late_s + in_time_s)
+    print(f"\nlate bed: analysis_delayed at {states} s (first vitals at {first_vitals_s:.1f} s); healthy {gaps}")

@@ -56,6 +56,9 @@ DEFAULT_CONDITIONS: dict[str, ConditionSettings] = {
     "signal_noisy": _c(T, 4, 2),
     "signal_lost": _c(T, 3, 0),
     "second_monitor": _c(T, 0, 0),  # two monitors stream on one bed: only the first one's signal is analysed
+    # the worker analyses the bed late (it fell behind its input): raised after the worker's lateness watch's
+    # onset of wall time (streamer/worker/lateness.py), cleared by the first window in time
+    "analysis_delayed": _c(T, 0, 0),
 }
 
 

@@ -157,7 +157,7 @@ class AlarmEngine:
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->
         signal_lost (a stall is raised at once: the assembler's stall_s was its persistence); second_device(_gone)
-        -> second_monitor. An event never moves
+        -> second_monitor; delayed/in_time (the worker's lateness watch) -> analysis_delayed. An event never moves
         the clock that tells replayed windows from new ones: a stall's end is wall-clock silence added to signal
         time, and the bed's next real windows (signal resuming where it stopped) come before it."""
         bed = self._bed(event.bed_id, event.unit)
@@ -176,6 +176,10 @@ class AlarmEngine:
             return self._raise(bed, "second_monitor", event.start_ns, {}, ctx)
         if event.kind == "second_device_gone":
             return self._end(bed, "second_monitor", ctx)
+        if event.kind == "delayed":
+            return self._raise(bed, "analysis_delayed", event.start_ns, {}, ctx)
+        if event.kind == "in_time":
+            return self._end(bed, "analysis_delayed", ctx)
         lost_s = (event.end_ns - event.start_ns) / 1e9
         if lost_s < cfg["signal_lost"].onset_s:  # a short gap: the next window says whether signal is back
             return []

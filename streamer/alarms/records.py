@@ -19,6 +19,7 @@ TITLES = {
     "pvc_run": "Run of PVCs",
     "frequent_pvcs": "Frequent PVCs",
     "second_monitor": "Second monitor on this bed",
+    "analysis_delayed": "ECG analysis delayed",
 }
 
 

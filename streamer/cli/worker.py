@@ -11,6 +11,7 @@ from models.runtime import BACKENDS
 from streamer.cli.main import CommandError
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.config import BATCHING
+from streamer.worker.lateness import LatenessSettings
 
 EXAMPLES = """examples:
   enecg worker --bundle models/bundles/default
@@ -66,6 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stop-timeout", type=float, default=15.0, help="seconds from SIGTERM to a forced exit (default: 15)"
     )
+    parser.add_argument(
+        "--max-analysis-delay",
+        type=float,
+        default=LatenessSettings().max_delay_s,
+        help="seconds from a chunk's Kafka timestamp to its window's alarm step beyond which the bed is analysed "
+        f"late; late for {LatenessSettings().onset_s:g} s of wall time raises the technical alarm analysis_delayed "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--log-level", dest="worker_log_level", default="info", help="worker log level")
     parser.set_defaults(func=run)
 
@@ -94,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             metrics_host=args.metrics_host,
             stop_timeout_s=args.stop_timeout,
             threads=args.threads,
+            lateness=LatenessSettings(max_delay_s=args.max_analysis_delay),
         )
     except ValidationError as error:
         raise CommandError(str(error).replace("\n", " ")) from None

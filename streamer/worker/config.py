@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.runtime import Backend
 from streamer.batcher import BatcherSettings
+from streamer.worker.lateness import LatenessSettings
 
 BATCHING = BatcherSettings()  # the one place the batching defaults are written
 
@@ -47,6 +48,9 @@ class WorkerConfig(BaseModel):
     )
     offset_reset: Literal["earliest", "latest"] | None = Field(
         None, description="where a new group starts; None = earliest on the dev broker, latest elsewhere"
+    )
+    lateness: LatenessSettings = Field(
+        default_factory=LatenessSettings, description="when a bed analysed late raises analysis_delayed"
     )
     data_dir: Path | None = Field(None, description="Faust's data directory; None = a fresh temporary one")
 

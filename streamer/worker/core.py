@@ -21,6 +21,7 @@ from streamer.batcher import BatcherSettings, MicroBatcher, stack
 from streamer.contract import Alert, AlertAction, Vitals, WaveformChunk
 from streamer.metrics import WorkerMetrics
 from streamer.windows import Window
+from streamer.worker.lateness import LatenessSettings, LatenessWatch
 
 
 @dataclass
@@ -51,10 +52,13 @@ class Core:
         batcher: BatcherSettings,
         assembler: AssemblerSettings | None = None,
         clock: Callable[[], int] = time.time_ns,
+        lateness: LatenessSettings | None = None,
     ) -> None:
         """`clock`: wall time in ns, what arrival, stall and batch-delay decisions are measured against (a test or
-        a replay may pass its own)."""
+        a replay may pass its own). `lateness`: raise analysis_delayed on beds analysed late (the worker, whose
+        windows carry their input's Kafka timestamp; in-process users read none and need not)."""
         self.clock = clock
+        self.lateness = LatenessWatch(lateness) if lateness is not None else None
         self.runtime = runtime
         self.spec = runtime.input_spec
         self.alarms = alarms
@@ -186,6 +190,8 @@ class Core:
             if window.bed_id in self._queued:  # (not forgotten meanwhile)
                 self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
                 outcome.alerts += self._release_events(window.bed_id, now)
+                if self.lateness is not None and (late := self.lateness.observe(window, now)) is not None:
+                    outcome.alerts += self.alarms.process_event(late, now)
         return outcome
 
     def drain(self, flush: bool = False) -> Outcome:
@@ -233,4 +239,6 @@ class Core:
             state.pop(bed, None)
         self.assembler.forget(bed)
         self.alarms.forget(bed)
+        if self.lateness is not None:
+            self.lateness.forget(bed)
         self.metrics.beds_active.set(len(self._partition))

@@ -36,6 +36,7 @@ def build_app(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig)
         engine_from_manifest(manifest),
         metrics,
         BatcherSettings(max_batch=config.max_batch, max_delay_s=config.max_delay_ms / 1000),
+        lateness=config.lateness,
     )
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port, config.metrics_host)
