@@ -17,12 +17,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 from streamer.bench.capacity import bench_recording
 from streamer.bench.stats import Percentiles, ProcessUsage, percentiles, process_usage
-from streamer.contract import Alert, Vitals, decode_record
+from streamer.contract import Alert, AlertState, Priority, Vitals, decode_record
 from streamer.replay.plan import ReplayConfig
 from streamer.replay.sources import Recording
 from streamer.settings import KafkaSettings, TopicSettings
@@ -41,6 +42,7 @@ class EndToEnd(BaseModel):
     alerts: int  # alert records with a window in their evidence (a stream's end raises others, windowless)
     vitals_latency_ms: Percentiles | None
     alerts_latency_ms: Percentiles | None  # alerts with a window in their evidence
+    technical_beds: dict[str, int] = {}  # technical condition raised -> beds that raised it (analysis_delayed: behind)
     worker_cpu_s: float  # from the replay's start until its vitals stopped growing
     worker_cores: float  # worker_cpu_s / that wall time: cores the worker kept busy
     worker_idle_cores: float  # before the replay: the cost of an idle worker (polling, timers)
@@ -54,17 +56,35 @@ class EndToEnd(BaseModel):
     startup_s: float  # worker start until it held its partitions
 
 
-async def _latencies(kafka: KafkaSettings, topic: str, kind: type[Vitals] | type[Alert]) -> list[float]:
-    """Latency (ms) of every record of `topic` with a window: its Kafka timestamp - its window's end."""
+async def _read(kafka: KafkaSettings, topic: str, kind: type[Vitals] | type[Alert]) -> list[tuple[int, Any]]:
+    """(Kafka timestamp ms, record) of every record of `topic`."""
     from streamer.kafka_io import tail
 
+    return [(r.timestamp, decode_record(r.value, kind)) async for r in tail(kafka, topic, idle_timeout_s=2.0)]
+
+
+def _latencies(records: list[tuple[int, Any]]) -> list[float]:
+    """Latency (ms) of every record with a window: its Kafka timestamp - its window's end."""
     lags = []
-    async for record in tail(kafka, topic, idle_timeout_s=2.0):
-        value = decode_record(record.value, kind)
+    for timestamp, value in records:
         end_ns = value.evidence.window_end_ns if isinstance(value, Alert) else getattr(value, "window_end_ns", None)
         if end_ns is not None:
-            lags.append(record.timestamp - end_ns / 1e6)
+            lags.append(timestamp - end_ns / 1e6)
     return lags
+
+
+def _technical_beds(alerts: list[tuple[int, Alert]], before_ns: int) -> dict[str, int]:
+    """Technical condition -> how many beds raised it with an onset before ``before_ns`` (signal time; the
+    replay's end raises signal_lost on every bed, rightly, and is left out)."""
+    beds: dict[str, set[str]] = {}
+    for _, alert in alerts:
+        if (
+            alert.priority is Priority.technical
+            and alert.state is AlertState.raised
+            and alert.onset_time_ns < before_ns
+        ):
+            beds.setdefault(alert.condition, set()).add(alert.bed_id)
+    return {condition: len(raised) for condition, raised in sorted(beds.items())}
 
 
 def _model_counters(port: int) -> tuple[float, float, float]:
@@ -96,12 +116,13 @@ async def _run(
     recording: Recording,
     pids: list[int],
     deadline_s: float,
-) -> tuple[list[float], list[float], list[list[ProcessUsage]]]:
+) -> tuple[list[float], list[float], dict[str, int], list[list[ProcessUsage]]]:
     """Replays at real time while sampling usage of `pids`; then reads the outputs once they stop growing.
 
     Outputs are read after the replay, not tailed during it: on this broker every fetch scans the partition,
     so extra consumers during the run would load the broker the worker depends on.
-    Returns vitals and alert latencies and the usage samples up to the read where the vitals stopped growing.
+    Returns vitals and alert latencies, the technical alarms raised while streaming and the usage samples up to
+    the read where the vitals stopped growing.
     """
     from streamer.replay.engine import replay
 
@@ -116,15 +137,16 @@ async def _run(
         done_at = len(samples)
         while time.monotonic() < ended + deadline_s:
             await asyncio.sleep(1.0)
-            seen = await _latencies(kafka, topics.vitals, Vitals)
+            seen = _latencies(await _read(kafka, topics.vitals, Vitals))
             if seen and len(seen) == len(vitals):
                 break  # nothing new for a read: the worker has caught up
             vitals, done_at = seen, len(samples)
     finally:
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
-    alerts = await _latencies(kafka, topics.alerts, Alert)
-    return vitals, alerts, samples[: max(done_at, 1)]
+    alerts = await _read(kafka, topics.alerts, Alert)
+    streamed_until_ns = timed.start_time_ns + round(config.duration_s * 1e9)
+    return vitals, _latencies(alerts), _technical_beds(alerts, streamed_until_ns), samples[: max(done_at, 1)]
 
 
 def _child_pid(name: str) -> int | None:
@@ -189,7 +211,7 @@ def measure_end_to_end(
             progress(f"e2e {beds} beds: worker ready in {startup_s:.1f} s; replaying {duration_s:g} s at real time")
             pids = [pid] if broker_pid is None else [pid, broker_pid]
             model0 = _model_counters(metrics_port)
-            vitals, alerts, samples = asyncio.run(
+            vitals, alerts, technical, samples = asyncio.run(
                 _run(kafka, topics, config, recording, pids, deadline_s=max(30.0, duration_s))
             )
             model_cpu_s, windows, calls = (b - a for a, b in zip(model0, _model_counters(metrics_port), strict=True))
@@ -212,6 +234,7 @@ def measure_end_to_end(
         alerts=len(alerts),
         vitals_latency_ms=percentiles(vitals),
         alerts_latency_ms=percentiles(alerts),
+        technical_beds=technical,
         worker_cpu_s=round(cpu_s, 2),
         worker_cores=round(cpu_s / wall_s, 3),
         worker_idle_cores=round((idle1.cpu_s - idle0.cpu_s) / (idle1.at_s - idle0.at_s), 3),

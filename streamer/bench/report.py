@@ -177,7 +177,8 @@ def render(report: BenchReport) -> str:
             "per bed per second of signal (1000 / it = beds per core for the whole worker: Faust and its Kafka "
             "clients included); model = the model calls' share of it (the inference thread's CPU, from the worker's "
             "/metrics), worker/model = how much the whole worker costs per unit of model; the broker's CPU is beside "
-            "it.",
+            "it. Technical (beds): how many beds raised each technical alarm (analysis_delayed: the worker fell "
+            "behind).",
         ]
         rows = [
             [
@@ -195,13 +196,13 @@ def render(report: BenchReport) -> str:
                 f"{e.rss_peak_mb:.0f}",
                 f"{e.rss_per_bed_mb:.2f}",
                 "-" if e.broker_cores is None else f"{e.broker_cores:.3f}",
+                ", ".join(f"{condition} {beds}" for condition, beds in e.technical_beds.items()) or "none",
             ]
             for e in report.end_to_end
         ]
-        header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores"]
-        out += _table(
-            [*header, "CPU ms/bed-s", "model", "worker/model", "batch", "RSS MB", "RSS MB/bed", "broker cores"], rows
-        )
+        header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores", "CPU ms/bed-s"]
+        header += ["model", "worker/model", "batch", "RSS MB", "RSS MB/bed", "broker cores", "technical (beds)"]
+        out += _table(header, rows)
         out.append(f"(idle worker: {e0.worker_idle_cores:.3f} cores, RSS {e0.rss_idle_mb:.0f} MB)")
     if report.junk_floods:
         j0 = report.junk_floods[0]
