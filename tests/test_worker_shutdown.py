@@ -1,7 +1,9 @@
-"""Operator view of a worker with the broker gone: bounded logs, and SIGTERM ends it within the stated time."""
+"""Operator view of a worker with the broker gone: bounded logs, and SIGTERM ends it within the stated time; a
+worker whose model call hangs ends itself."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import time
@@ -11,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from deploy.broker import DevBroker
+from streamer.replay.engine import replay
+from streamer.replay.plan import ReplayConfig
+from streamer.replay.sources import load_recording
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.deadline import FORCED_EXIT_STATUS
 from streamer.worker.process import WorkerProcess
@@ -77,3 +82,28 @@ def test_a_worker_that_never_gets_ready_is_stopped_not_left_running(tmp_path: Pa
     with pytest.raises(TimeoutError, match="did not log 'partitions assigned'"):
         worker.start(timeout_s=3)
     assert worker.process is not None and worker.process.poll() is not None, "the worker still runs"
+
+
+def test_a_model_call_past_the_model_timeout_ends_the_worker_loudly(
+    tmp_path: Path, ci_bundle: Path, fixtures_dir: Path
+) -> None:
+    """A hung runtime or device must not hold beds unwatched: a model call not back within --model-timeout ends
+    the process with status 1 and a CRITICAL line, so the group gives its beds to another worker. The real model
+    stands in for a hung one by a timeout (0.1 ms) that every real call outlives."""
+    topics = TopicSettings(bed_partitions=2)
+    with DevBroker(topics=topics, log_path=tmp_path / "tansu.log") as broker:
+        kafka = broker.kafka_settings()
+        worker = WorkerProcess(
+            kafka, topics, ci_bundle, tmp_path / "worker.log", group=f"g-{uuid.uuid4().hex[:8]}",
+            extra_args=("--model-timeout", "0.0001"),
+        ).start()  # fmt: skip
+        try:
+            recording = load_recording(fixtures_dir / "mitdb" / "100").select_leads(["MLII"])
+            config = ReplayConfig(beds=2, duration_s=12, speed=0, encoding="int16", chunk_ms=500)
+            asyncio.run(replay([recording], config, kafka, topics.waveform))
+            assert worker.process is not None
+            status = worker.process.wait(30)
+            assert status == FORCED_EXIT_STATUS, status
+            assert "has not returned within 0.0001 s (a hung runtime or device)" in worker.log_text()
+        finally:
+            worker.stop(timeout_s=1)

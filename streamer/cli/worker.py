@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from models.runtime import BACKENDS
 from streamer.cli.main import CommandError
 from streamer.settings import KafkaSettings, TopicSettings
-from streamer.worker.config import BATCHING
+from streamer.worker.config import BATCHING, WorkerConfig
 from streamer.worker.lateness import LatenessSettings
 
 EXAMPLES = """examples:
@@ -68,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--stop-timeout", type=float, default=15.0, help="seconds from SIGTERM to a forced exit (default: 15)"
     )
     parser.add_argument(
+        "--model-timeout",
+        type=float,
+        default=WorkerConfig.model_fields["model_timeout_s"].default,
+        help="seconds a model call may take before the worker exits with status 1, so that a hung runtime or device "
+        "never holds beds unwatched: the group moves them to another worker (default: %(default)s)",
+    )
+    parser.add_argument(
         "--max-analysis-delay",
         type=float,
         default=LatenessSettings().max_delay_s,
@@ -102,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
             stop_timeout_s=args.stop_timeout,
+            model_timeout_s=args.model_timeout,
             threads=args.threads,
             lateness=LatenessSettings(max_delay_s=args.max_analysis_delay),
         )

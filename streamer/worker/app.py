@@ -35,6 +35,7 @@ from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.bed_settings import SettingsFollower
 from streamer.worker.config import WorkerConfig
 from streamer.worker.core import Batch, Core, Outcome
+from streamer.worker.deadline import exit_now
 from streamer.worker.delivery import AckTracker, Ledger
 from streamer.worker.rebuild import PartitionRebuilder
 from streamer.worker.transport import App
@@ -235,9 +236,20 @@ def create_app(
     app.on_batch = ingest
     app.batched = lambda topic: topic != topics.actions
 
-    async def conclude(batch: Batch, outputs: asyncio.Future) -> None:
-        """The alarm engine over a batch the model has run on; its outputs reach the broker in the background."""
-        sends = await publish(core.conclude(batch, await outputs))
+    async def conclude(batch: Batch, outputs: asyncio.Future, submitted: float) -> None:
+        """The alarm engine over a batch the model has run on; its outputs reach the broker in the background.
+        A model call not back within the model timeout of its submission ends the process (`exit_now`): a hung
+        runtime or device would leave every bed of this worker unwatched while it still holds them."""
+        left_s = submitted + config.model_timeout_s - time.monotonic()
+        try:
+            result = await asyncio.wait_for(asyncio.shield(outputs), max(0.0, left_s))
+        except TimeoutError:
+            exit_now(
+                f"a model call of {len(batch.windows)} windows has not returned within {config.model_timeout_s:g} s "
+                "(a hung runtime or device): exiting so that the group moves this worker's beds to another"
+            )
+            raise
+        sends = await publish(core.conclude(batch, result))
         await in_flight.acquire()  # the next batch runs while this one's outputs reach the broker
         task = asyncio.ensure_future(settle(batch, sends))
         settling.add(task)
@@ -249,7 +261,7 @@ def create_app(
         engine concludes each batch while the model already runs the next one (batches conclude in order)."""
         loop = asyncio.get_running_loop()
         next_tick = quiet_until = time.monotonic()
-        running: tuple[Batch, asyncio.Future] | None = None  # the batch whose model call is under way
+        running: tuple[Batch, asyncio.Future, float] | None = None  # the batch whose model call is under way
         while True:  # also while Faust stops: it waits for in-flight inputs to be acknowledged, then cancels us
             if app.rebalancing or app.should_stop:  # consumption pauses: silence is ours, not the beds'
                 quiet_until = time.monotonic() + core.assembler.settings.stall_s + TICK_S
@@ -263,7 +275,9 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), min(TICK_S, wait if wait is not None else TICK_S))
                 continue
-            started = None if batch is None else (batch, loop.run_in_executor(executor, core.predict, batch))
+            started = None
+            if batch is not None:
+                started = (batch, loop.run_in_executor(executor, core.predict, batch), time.monotonic())
             if running is not None:
                 await conclude(*running)
             running = started

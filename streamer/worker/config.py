@@ -37,6 +37,9 @@ class WorkerConfig(BaseModel):
     metrics_host: str = Field(
         "127.0.0.1", min_length=1, description="address /metrics listens on; 0.0.0.0 for a scraper on another host"
     )
+    model_timeout_s: float = Field(
+        60.0, gt=0, description="a model call not back this long after it was submitted ends the worker (hung)"
+    )
     stop_timeout_s: float = Field(
         15.0, gt=0, le=300, description="SIGTERM/SIGINT to exit at most, even with Kafka unreachable"
     )

@@ -1,4 +1,5 @@
-"""A bounded stop: the worker exits within a stated time of the first SIGTERM/SIGINT, whatever hangs.
+"""A bounded stop: the worker exits within a stated time of the first SIGTERM/SIGINT, whatever hangs (and at once
+when a model call hangs: `exit_now`).
 
 Faust's graceful stop waits on Kafka: with the broker down, aiokafka's consumer thread alone waits 60 s
 before giving up, past a Kubernetes grace period and past what an operator will wait. A daemon timer, armed
@@ -34,12 +35,16 @@ class StopDeadline:
         self._timer.start()
 
     def _force_exit(self, reason: str) -> None:
-        log.critical(
-            "worker did not stop within %.0f s of %s (Kafka unreachable?): exiting now; "
-            "uncommitted chunks will be redelivered to the worker that takes these beds over",
-            self.timeout_s,
-            reason,
+        exit_now(
+            f"worker did not stop within {self.timeout_s:.0f} s of {reason} (Kafka unreachable?): exiting now; "
+            "uncommitted chunks will be redelivered to the worker that takes these beds over"
         )
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        os._exit(FORCED_EXIT_STATUS)
+
+
+def exit_now(why: str) -> None:
+    """One CRITICAL line, the logs flushed, the process gone with status 1, whatever hangs in it (a graceful stop
+    would wait for the hung part). What the worker had not acknowledged is redelivered to the next owner."""
+    log.critical("%s", why)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(FORCED_EXIT_STATUS)
