@@ -146,9 +146,10 @@ def test_a_backlog_on_a_beds_partition_holds_its_watchdog_for_the_grace_only(ci_
 
 
 def test_a_bed_analysed_late_for_the_onset_raises_analysis_delayed_and_clears_in_time(ci_bundle: Path) -> None:
-    """Chunks 10-29 reach the core 30 s after they were sent (a worker behind its input): no alarm before the
-    onset of wall time, then one analysis_delayed (technical, dated at the first late window); the first window
-    in time clears it."""
+    """Chunks 10-29 of bed-1 reach the core 30 s after they were sent (a worker behind its input): no alarm
+    before the onset of wall time, then one analysis_delayed (technical, dated at the first late window); the
+    first window in time clears it. Bed-2's chunks, as old but replayed (no input message: a rebuild), are never
+    judged."""
     now = [T0]
     engine = engine_from_manifest(read_manifest(ci_bundle))
     settings = LatenessSettings(max_delay_s=10, onset_s=6)
@@ -160,10 +161,16 @@ def test_a_bed_analysed_late_for_the_onset_raises_analysis_delayed_and_clears_in
     steps = []  # per chunk: (windows concluded, analysis_delayed alerts)
     for i, chunk in enumerate(_chunks(core.spec, 40)):
         now[0] = chunk.start_time_ns + NS  # each chunk arrives as its last sample is measured
-        core.ingest(chunk, None, "wave", 0, sent_ns=now[0] - 30 * NS if i in late else now[0])
+        message = object()  # the Kafka record it came in (only windows an input completed are judged)
+        core.ingest(chunk, message, "wave", 0, sent_ns=now[0] - 30 * NS if i in late else now[0])
+        core.ingest(chunk.model_copy(update={"bed_id": "bed-2"}), None, "wave", 0, sent_ns=now[0] - 30 * NS)
         out = core.drain()
+        assert {v.bed_id for v in out.vitals} <= {"bed-1", "bed-2"}
         steps.append(
-            ([v.window_end_ns for v in out.vitals], [a for a in out.alerts if a.condition == "analysis_delayed"])
+            (
+                [v.window_end_ns for v in out.vitals if v.bed_id == "bed-1"],
+                [a for a in out.alerts if a.condition == "analysis_delayed"],
+            )
         )
     alerts = [a for _, step in steps for a in step]
     assert [a.state.value for a in alerts] == ["raised", "cleared"], alerts
@@ -175,3 +182,4 @@ def test_a_bed_analysed_late_for_the_onset_raises_analysis_delayed_and_clears_in
     assert raised.onset_time_ns == steps[first_late][0][0]
     first_in_time = next(i for i in range(late.stop, 40) if steps[i][0])
     assert cleared.alert_id == raised.alert_id and steps[first_in_time][1] == [cleared]
+    assert raised.bed_id == "bed-1" and core.alarms.timeline("bed-2") is not None  # bed-2 analysed, never judged

@@ -248,7 +248,6 @@ def create_app(
                 f"a model call of {len(batch.windows)} windows has not returned within {config.model_timeout_s:g} s "
                 "(a hung runtime or device): exiting so that the group moves this worker's beds to another"
             )
-            raise
         sends = await publish(core.conclude(batch, result))
         await in_flight.acquire()  # the next batch runs while this one's outputs reach the broker
         task = asyncio.ensure_future(settle(batch, sends))

@@ -56,7 +56,8 @@ class Core:
     ) -> None:
         """`clock`: wall time in ns, what arrival, stall and batch-delay decisions are measured against (a test or
         a replay may pass its own). `lateness`: raise analysis_delayed on beds analysed late (the worker, whose
-        windows carry their input's Kafka timestamp; in-process users read none and need not)."""
+        windows carry their input's Kafka timestamp; in-process users read none and need not); only windows an
+        input message completed are judged, not those replayed to rebuild a bed."""
         self.clock = clock
         self.lateness = LatenessWatch(lateness) if lateness is not None else None
         self.runtime = runtime
@@ -190,7 +191,8 @@ class Core:
             if window.bed_id in self._queued:  # (not forgotten meanwhile)
                 self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
                 outcome.alerts += self._release_events(window.bed_id, now)
-                if self.lateness is not None and (late := self.lateness.observe(window, now)) is not None:
+                watch = self.lateness if batch.tokens[i] is not None else None  # replays, timer releases: not judged
+                if watch is not None and (late := watch.observe(window, now)) is not None:
                     outcome.alerts += self.alarms.process_event(late, now)
         return outcome
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import NoReturn
 
 log = logging.getLogger("streamer.worker")
 
@@ -41,7 +42,7 @@ class StopDeadline:
         )
 
 
-def exit_now(why: str) -> None:
+def exit_now(why: str) -> NoReturn:
     """One CRITICAL line, the logs flushed, the process gone with status 1, whatever hangs in it (a graceful stop
     would wait for the hung part). What the worker had not acknowledged is redelivered to the next owner."""
     log.critical("%s", why)

@@ -8,7 +8,8 @@ step (``enecg_end_to_end_lag_ms`` measures the same to the broker's ack). A bed 
 later than ``max_delay_s`` for ``onset_s`` of wall time raises the alarm; its first window in time again clears
 it. Onset is wall time, not a count of windows: a worker catching up on a backlog (after a restart or a
 rebalance) concludes many late windows in a second or two and is in time again before the onset, which is no
-alarm. Windows replayed to rebuild a bed's state carry the worker's clock, not a Kafka timestamp: never late.
+alarm. Windows replayed to rebuild a bed's state are not judged (the worker passes only those an input message
+completed), so an alarm a previous owner raised is cleared by the new owner's first live window in time.
 """
 
 from __future__ import annotations
