@@ -47,14 +47,16 @@ def pick_beats(
         at = bisect.bisect(kept, i)
         if (at == 0 or i - kept[at - 1] >= refractory_steps) and (at == len(kept) or kept[at] - i >= refractory_steps):
             kept.insert(at, i)
-    peaks = np.asarray(kept, dtype=np.int64)
-    offset = np.zeros(peaks.size)
-    inner = (peaks > 0) & (peaks < p.size - 1)
-    lo, mid, hi = p[peaks[inner] - 1], p[peaks[inner]], p[peaks[inner] + 1]
-    curvature = lo - 2 * mid + hi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        offset[inner] = np.where(curvature < 0, np.clip(0.5 * (lo - hi) / curvature, -0.5, 0.5), 0.0)
-    return (peaks + offset + 0.5) * step_s
+    times = []  # a few beats per window: Python floats cost less than numpy's per-call overhead, same arithmetic
+    for k in kept:
+        offset = 0.0
+        if 0 < k < p.size - 1:
+            lo, mid, hi = p.item(k - 1), p.item(k), p.item(k + 1)
+            curvature = lo - 2 * mid + hi
+            if curvature < 0:
+                offset = min(max(0.5 * (lo - hi) / curvature, -0.5), 0.5)
+        times.append((k + offset + 0.5) * step_s)
+    return np.asarray(times, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
