@@ -61,6 +61,7 @@ JOIN_S = SESSION_TIMEOUT_S + 4.0  # margin: both workers share 2 loaded cores wi
 TECHNICAL_ALARM_S = 8.0  # 3 s stall + 0.5 s tick + 4.5 s margin
 OBSERVE_S = 12.0  # signal watched after each injection
 JUNK = 2_000  # the probe's flood (10,000: `enecg bench --parts junk`, docs/benchmarks.md)
+JUNK_ACTIONS = 10_000  # beyond Faust's stream buffer (4,096), which the old actions agent filled
 
 
 def vitals_gap_bound(hop_s: float) -> float:
@@ -90,14 +91,15 @@ class Ward:
         """Runs a coroutine on the background loop (beside the streaming beds) and waits for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
-    def send(self, messages: list[tuple[str, bytes]]) -> list:
-        """Sends (key, value) pairs with a producer of its own (from this thread); returns their metadata."""
+    def send(self, messages: list[tuple[str, bytes]], topic: str | None = None) -> list:
+        """Sends (key, value) pairs (to the waveform topic by default) with a producer of its own (from this
+        thread); returns their metadata."""
 
         async def go() -> list:
             producer = make_producer(self.kafka, linger_ms=5)
             await producer.start()
             try:
-                futures = [await producer.send(self.topics.waveform, v, key=k.encode()) for k, v in messages]
+                futures = [await producer.send(topic or self.topics.waveform, v, key=k.encode()) for k, v in messages]
                 return list(await asyncio.gather(*futures))
             finally:
                 await producer.stop()
@@ -202,14 +204,16 @@ def technical_alarm_after(ward: Ward, bed: str, condition: str, sent_s: float) -
     raise AssertionError(f"{bed} raised no {condition}")
 
 
-def dead_letters_of(ward: Ward, sent: list, timeout_s: float) -> dict[tuple[int, int], tuple[float, DeadLetter]]:
-    """The dead letters of the `sent` messages (by partition and offset), waiting until all are there."""
+def dead_letters_of(
+    ward: Ward, sent: list, timeout_s: float, topic: str | None = None
+) -> dict[tuple[int, int], tuple[float, DeadLetter]]:
+    """The dead letters of the `sent` messages (by partition and offset; of the waveform topic by default),
+    waiting until all are there."""
     wanted = {(m.partition, m.offset) for m in sent}
     deadline = time.monotonic() + timeout_s
     while True:
-        letters = {
-            (d.partition, d.offset): (t, d) for t, d in ward.outputs()[2] if d.source_topic == ward.topics.waveform
-        }
+        source = topic or ward.topics.waveform
+        letters = {(d.partition, d.offset): (t, d) for t, d in ward.outputs()[2] if d.source_topic == source}
         found = {k: letters[k] for k in wanted if k in letters}
         if len(found) == len(wanted) or time.monotonic() > deadline:
             assert len(found) == len(wanted), f"{len(wanted) - len(found)} of {len(wanted)} never dead-lettered"
@@ -320,6 +324,23 @@ def test_a_flood_of_junk_is_dead_lettered_while_the_beds_keep_their_vitals_and_n
     assert ward.first.alive
     join = second_worker_joins(ward, "junk")
     print(f"\n{JUNK:,} junk: all dead-lettered in {all_in_s:.1f} s; vitals gaps {gaps}; {join}")
+
+
+def test_a_flood_of_junk_actions_is_dead_lettered_while_the_beds_keep_their_vitals(ward: Ward) -> None:
+    """Found 5 (2026-12-07): 10,000 junk messages on the alert-actions topic once paused every bed's vitals for
+    39 s and raised a false signal_lost on each: actions went through a Faust agent that awaited the broker for
+    each dead letter, and Faust's fetch loop, which also carries the beds' chunks, waited for the agent. Now
+    actions are read with the waveforms, a fetch at a time, and no record waits for the broker."""
+    junk = [b"not json", b"{", b'{"bed_id": 7}', b'{"schema_version": 1, "bed_id": "b", "action": "dance"}']
+    started_s = time.time()  # 64 keys: junk lands on every partition of the actions topic
+    sent = ward.send([(f"junk-{j % 64}", junk[j % len(junk)]) for j in range(JUNK_ACTIONS)], ward.topics.actions)
+    letters = dead_letters_of(ward, sent, timeout_s=120, topic=ward.topics.actions)
+    all_in_s = max(t for t, _ in letters.values()) - started_s
+    assert all(letter.reason for _, letter in letters.values())
+    time.sleep(max(0.0, started_s + max(OBSERVE_S, all_in_s + 2 * ward.hop_s) - time.time()))
+    gaps = assert_beds_monitored(ward, STREAMING, started_s, time.time())
+    assert ward.first.alive
+    print(f"\n{JUNK_ACTIONS:,} junk actions: all dead-lettered in {all_in_s:.1f} s; vitals gaps {gaps}")
 
 
 def test_future_dated_chunks_and_a_second_monitor_never_blind_a_bed(ward: Ward) -> None:

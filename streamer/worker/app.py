@@ -6,7 +6,7 @@
     per-bed assembler → windows → cross-bed micro-batcher      (`ingest`, one fetch at a time, manual acks)
         ▼ flush at max batch or max delay                         (task `infer`)
     runtime.predict in a thread → alarm engine per bed → ledger ──► alerts topic, vitals topic (key = bed)
-    actions topic ──► alarm engine (acknowledge / pause audio)   (agent `actions`)
+    actions topic ──► alarm engine (acknowledge / pause audio)   (`ingest` too, fetched with the waveforms)
     bed-settings topic (compacted, all partitions) ──► settings book the engine reads per window  (task `settings`)
     partitions revoked → drop those beds' state; assigned → rebuild them from the input (rebuild.py)
 
@@ -91,21 +91,26 @@ def create_app(
     wake = asyncio.Event()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enecg-infer")
 
-    def dead_letter_done(future: asyncio.Future, message: Message) -> None:
-        if future.cancelled() or future.exception() is not None:  # the broker refused it: stop, loudly
-            error = future.exception() if not future.cancelled() else RuntimeError("dead letter send cancelled")
-            log.error("dead letter could not be written (%s): the worker stops, its input stays unacknowledged", error)
+    def on_broker(future: asyncio.Future, message: Message) -> None:
+        if future.cancelled() or future.exception() is not None:  # the broker refused them: stop, loudly
+            error = future.exception() if not future.cancelled() else RuntimeError("send cancelled")
+            log.error("outputs could not be written (%s): the worker stops, its input stays unacknowledged", error)
             asyncio.ensure_future(app.crash(error))  # type: ignore[arg-type]
             return
         acks.window_done(message)
 
-    async def dead_letter(letter: DeadLetter, key: bytes | None, message: Message) -> None:
-        """Queues a dead letter without waiting for the broker (a flood of junk must not starve the beds); the
-        input is acknowledged, in offset order, once the broker has the letter. A dead letter always fits the
-        topic (`DeadLetter.of` bounds it); one the broker still refuses stops the worker instead of hanging it."""
+    def hold(message: Message, n_windows: int, sends: list[asyncio.Future]) -> None:
+        """`message` is acknowledged, in offset order, once the windows it completed and its own `sends` (dead
+        letter, alerts) are on the broker. Nothing is awaited here: a flood of junk or of actions must not hold
+        the fetch loop, and with it every bed, behind one broker round trip per message."""
+        acks.hold(message, n_windows + (1 if sends else 0), (message.topic, message.partition))
+        if sends:
+            asyncio.gather(*sends).add_done_callback(lambda done: on_broker(done, message))
+
+    async def dead_letter(letter: DeadLetter, key: bytes | None) -> asyncio.Future:
+        """Queues a dead letter; the future resolves once the broker has it. A dead letter always fits the topic
+        (`DeadLetter.of` bounds it); one the broker still refuses stops the worker instead of hanging it."""
         future = await deadletter.send(key=key, value=encode(letter))
-        acks.hold(message, 1, (message.topic, message.partition))
-        future.add_done_callback(lambda done: dead_letter_done(done, message))
         metrics.dead_letters.inc()
         log.warning(
             "dead letter topic=%s partition=%s offset=%s reason=%s",
@@ -114,6 +119,7 @@ def create_app(
             letter.offset,
             letter.reason,
         )
+        return future
 
     async def settings_dead_letter(letter: DeadLetter) -> None:
         await (await deadletter.send(key=letter.original_key, value=encode(letter)))
@@ -125,7 +131,7 @@ def create_app(
         lambda partition: any(tp.partition == partition for tp in held),
     )  # fmt: skip
 
-    async def dead_letter_message(message: Message, reason: str, bed_id: str | None = None) -> None:
+    async def dead_letter_message(message: Message, reason: str, bed_id: str | None = None) -> asyncio.Future:
         """An input the worker could not handle, as it arrived (bounded), with its origin and why."""
         letter = DeadLetter.of(
             reason,
@@ -136,7 +142,7 @@ def create_app(
             partition=message.partition,
             offset=message.offset,
         )
-        await dead_letter(letter, message.key, message)
+        return await dead_letter(letter, message.key)
 
     async def publish(outcome: Outcome) -> list[asyncio.Future]:
         """Sends alerts (through the ledger) and vitals in order; returns the futures of the broker's acks."""
@@ -191,9 +197,20 @@ def create_app(
 
     # ---------------------------------------------------------------------------------- the pipeline
 
+    async def act(message: Message) -> list[asyncio.Future]:
+        """An acknowledge / pause audio from a dashboard, applied to a bed this worker holds (the alerts' sends),
+        or dead-lettered when malformed."""
+        try:
+            action = decode_record(message.value, AlertAction)
+        except ValueError as error:
+            return [await dead_letter_message(message, str(error))]
+        assert isinstance(action, AlertAction)
+        return await publish(Outcome(alerts=core.act(action))) if core.holds(action.bed_id) else []
+
     async def ingest(messages: list[Message]) -> None:
-        """One fetch of input: decode -> dead letters | assembler -> windows -> batcher. Each record is tracked
-        like a Faust stream's event and acknowledged once its outputs are on the broker (delivery.py)."""
+        """One fetch of input: actions -> alarm engine; waveforms: decode -> dead letters | assembler -> windows ->
+        batcher. Each record is tracked like a Faust stream's event and acknowledged once its outputs are on the
+        broker (delivery.py); no record waits for the broker here."""
         last = {message.tp: message.offset for message in messages}  # each partition's last record fetched
         now = time.monotonic()
         for tp in last:  # what a stream's sensor notes: Faust's "stream stopped processing" check reads it
@@ -204,6 +221,9 @@ def create_app(
             if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
                 continue  # fetched before a rebalance: its partition resumes from the committed offset
             app.consumer.track_message(message)
+            if message.topic == topics.actions:
+                hold(message, 0, await act(message))
+                continue
             where = (message.topic, message.partition)
             core.position(*where, message.offset < last[message.tp] or backlog(message))
             item = decode_waveform(
@@ -214,27 +234,26 @@ def create_app(
                     message.key is not None and core.holds(message.key.decode(errors="replace"))
                 ):
                     core.refused(item.bed_id or message.key.decode(), item.reason, *where)  # type: ignore[union-attr]
-                await dead_letter(item, message.key, message)
+                hold(message, 0, [await dead_letter(item, message.key)])
                 continue
             sent_ns = round(message.timestamp * 1e9) if message.timestamp else None
             try:
                 n_windows, outcome = core.ingest(item, message, *where, sent_ns)
             except Exception as error:  # a bug on one message must neither stop the worker nor lose the message
                 log.exception("chunk failed bed=%s seq=%d", item.bed_id, item.seq)
-                await dead_letter_message(message, f"worker error: {type(error).__name__}: {error}", item.bed_id)
+                reason = f"worker error: {type(error).__name__}: {error}"
+                hold(message, 0, [await dead_letter_message(message, reason, item.bed_id)])
                 continue
-            if outcome.alerts:
-                await publish_and_wait(outcome)
+            sends = await publish(outcome)  # the alerts of stream events (gaps, leads)
             if outcome.refused is not None:
-                await dead_letter_message(message, outcome.refused, item.bed_id)
-                continue
-            acks.hold(message, n_windows, where)
+                sends.append(await dead_letter_message(message, outcome.refused, item.bed_id))
+            hold(message, n_windows, sends)
             if n_windows:
                 wake.set()
 
-    app.topics.add(waveform)  # subscribed like an agent's topic, read by `ingest` (transport.py, point 2)
+    for topic in (waveform, actions):  # subscribed like agents' topics, read by `ingest` (transport.py, point 2)
+        app.topics.add(topic)
     app.on_batch = ingest
-    app.batched = lambda topic: topic != topics.actions
 
     async def conclude(batch: Batch, outputs: asyncio.Future, submitted: float) -> None:
         """The alarm engine over a batch the model has run on; its outputs reach the broker in the background.
@@ -280,24 +299,6 @@ def create_app(
             if running is not None:
                 await conclude(*running)
             running = started
-
-    @app.agent(actions, name="actions")
-    async def act(stream: faust.StreamT) -> None:
-        """Acknowledge / pause audio from dashboards, applied to the beds this worker holds."""
-        async for event in stream.events():
-            try:
-                action = decode_record(event.value, AlertAction)
-            except ValueError as error:
-                letter = DeadLetter.of(
-                    str(error), event.value, key=event.key, topic=event.message.topic,
-                    partition=event.message.partition, offset=event.message.offset,
-                )  # fmt: skip
-                await (await deadletter.send(key=event.key, value=encode(letter)))  # auto-acked: on the broker first
-                metrics.dead_letters.inc()
-                continue
-            assert isinstance(action, AlertAction)
-            if core.holds(action.bed_id):
-                await publish_and_wait(Outcome(alerts=core.act(action)))
 
     @app.task
     async def follow_settings() -> None:

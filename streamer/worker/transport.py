@@ -6,9 +6,8 @@
    default round-robin only does so by accident of the member count).
 2. **Input arrives a fetch at a time** (every broker): Faust hands each record to its stream through four tasks
    and a queue (`Consumer._drain_messages` -> `wait_first` -> conductor -> channel -> stream), which cost as
-   much as the worker's own work per chunk. Records of the topics the app names (`App.batched`) go to
-   `App.on_batch` as one list per fetch instead, tracked for acks like a stream's events; other topics
-   (alert actions) keep Faust's path.
+   much as the worker's own work per chunk. Every record (waveforms and alert actions) goes to `App.on_batch`
+   as one list per fetch instead, tracked for acks like a stream's events.
 3. **Dev broker only** (`KafkaSettings.dev_broker`): Tansu holds every fetch for the full `fetch_max_wait_ms`,
    and Faust's driver hard-codes 1500 ms in `AIOKafkaConsumerThread._create_worker_consumer`, which makes every
    hop cost ~0.5-2 s. We cap it at `DEV_FETCH_MAX_WAIT_MS` on the freshly created consumer, before it starts
@@ -84,7 +83,7 @@ class _Consumer(faust_aiokafka.Consumer):
 
     async def _drain_messages(self, fetcher: Any) -> None:
         """Faust's fetch loop (offset checks, periodic commits, stop and rebalance as Faust has them), except
-        that records of `App.batched` topics are collected and handed to `App.on_batch` once per fetch."""
+        that the records are collected and handed to `App.on_batch` once per fetch."""
         app = self.app
         if app.on_batch is None:
             return await super()._drain_messages(fetcher)
@@ -102,10 +101,7 @@ class _Consumer(faust_aiokafka.Consumer):
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
-                    if app.batched(message.topic):
-                        batch.append(message)
-                    else:
-                        await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                    batch.append(message)
                     read_offset[tp] = message.offset
                 if batch and not self.should_stop:
                     await app.on_batch(batch)
@@ -134,10 +130,9 @@ class App(faust.App):
 
     dev_broker: bool = False
     before_assigned: Callable[[set], Awaitable[None]] | None = None
-    #: Records of topics for which `batched(topic)` is true go to `on_batch`, a fetch's worth at a time, in
-    #: offset order per partition; the handler tracks and acknowledges them itself (`track` below).
+    #: With a handler, every record goes to `on_batch`, a fetch's worth at a time, in offset order per partition
+    #: (not to agents); the handler tracks and acknowledges them itself.
     on_batch: Callable[[list[Message]], Awaitable[None]] | None = None
-    batched: Callable[[str], bool] = staticmethod(lambda topic: False)
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
