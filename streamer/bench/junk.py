@@ -1,6 +1,7 @@
 """A flood of junk on the dev broker (issue 13's fairness bound): a fresh Tansu broker and a real worker process,
 `beds` healthy beds of MIT-BIH signal at real time; once every bed has vitals, `junk` tiny malformed messages
-are sent at once, keyed over 64 keys so they land on every partition ahead of the beds' chunks.
+are sent at once to the waveform topic (or the alert-actions topic, which the worker reads in the same fetches),
+keyed over 64 keys so they land on every partition ahead of the beds' chunks.
 
 Measured from Kafka timestamps: the healthy beds' longest pause in vitals from the flood on (and before it, the
 baseline), the longest pause in their own input (the replay shares this process: a pause there is not the
@@ -14,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -25,11 +27,13 @@ from streamer.settings import KafkaSettings, TopicSettings
 
 JUNK = (b"not json", b"", b"{", b"[1,2]", b'{"schema_version": 9}', b"ECG1\xff")
 KEYS = 64
+JunkTopic = Literal["waveform", "actions"]
 
 
 class JunkFlood(BaseModel):
     beds: int
     junk: int
+    topic: JunkTopic = "waveform"  # where the junk was sent
     hop_s: float
     chunk_ms: float
     junk_send_s: float  # producing every junk message (acks=all)
@@ -60,7 +64,7 @@ async def _read(kafka: KafkaSettings, topic: str) -> list:
 
 
 async def _flood(kafka: KafkaSettings, topics: TopicSettings, config: ReplayConfig, junk: int, hop_s: float,
-                 recording, pid: int, progress: Callable[[str], None]) -> dict:  # fmt: skip
+                 recording, pid: int, progress: Callable[[str], None], topic: str) -> dict:  # fmt: skip
     from streamer.kafka_io import make_producer
     from streamer.replay.engine import replay
 
@@ -77,7 +81,7 @@ async def _flood(kafka: KafkaSettings, topics: TopicSettings, config: ReplayConf
     await producer.start()
     started, cpu0 = time.time(), process_usage(pid).cpu_s
     try:
-        futures = [await producer.send(topics.waveform, JUNK[j % len(JUNK)], key=f"junk-{j % KEYS}".encode())
+        futures = [await producer.send(topic, JUNK[j % len(JUNK)], key=f"junk-{j % KEYS}".encode())
                    for j in range(junk)]  # fmt: skip
         await asyncio.gather(*futures)
     finally:
@@ -88,9 +92,9 @@ async def _flood(kafka: KafkaSettings, topics: TopicSettings, config: ReplayConf
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         letters = await _read(kafka, topics.deadletter)
+        cpu1 = process_usage(pid).cpu_s  # (read before the check: a flood done by the first read counts too)
         if len(letters) >= junk:
             break
-        cpu1 = process_usage(pid).cpu_s
         await asyncio.sleep(2.0)
     await asyncio.sleep(2 * hop_s + 2)  # vitals of the windows the flood held back, and a few after
     stop.set()
@@ -108,6 +112,7 @@ def measure_junk_flood(
     backend: str = "torch",
     threads: int = 1,
     chunk_ms: float = 250.0,
+    topic: JunkTopic = "waveform",
     workdir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> JunkFlood:
@@ -127,7 +132,10 @@ def measure_junk_flood(
                                extra_args=("--threads", str(threads)))  # fmt: skip
         with worker:
             assert worker.process is not None
-            got = asyncio.run(_flood(kafka, topics, config, junk, spec.hop_s, recording, worker.process.pid, progress))
+            to = topics.waveform if topic == "waveform" else topics.actions
+            got = asyncio.run(
+                _flood(kafka, topics, config, junk, spec.hop_s, recording, worker.process.pid, progress, to)
+            )
             alive = worker.alive
     started, end = got["started"], max(r.timestamp for r in got["vitals"]) / 1e3
     vitals: dict[str, list[float]] = {}
@@ -142,6 +150,7 @@ def measure_junk_flood(
     return JunkFlood(
         beds=beds,
         junk=junk,
+        topic=topic,
         hop_s=spec.hop_s,
         chunk_ms=chunk_ms,
         junk_send_s=round(got["sent_s"], 2),

@@ -208,7 +208,8 @@ def render(report: BenchReport) -> str:
         j0 = report.junk_floods[0]
         out += [
             "",
-            f"Junk flood on the dev broker: {j0.junk:,} malformed messages sent at once over 64 keys (every partition) "
+            f"Junk flood on the dev broker: {j0.junk:,} malformed messages sent at once to the {j0.topic} topic over "
+            "64 keys (every partition) "
             f"while healthy beds stream at real time ({j0.chunk_ms:g} ms chunks, hop {j0.hop_s:g} s). Gaps = longest "
             "pause between a healthy bed's vitals records (Kafka timestamps), before the flood and from it on; input "
             "gap = the same for the beds' own chunks (the sender shares the bench's process).",

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.runtime import Backend
 from streamer.bench.capacity import batch_cost, pipeline_capacity
-from streamer.bench.junk import measure_junk_flood
+from streamer.bench.junk import JunkTopic, measure_junk_flood
 from streamer.bench.latency import measure_end_to_end
 from streamer.bench.report import NAIVE, BenchReport, HopRow, Machine, hop_rows, speedups
 
@@ -49,6 +49,7 @@ class BenchConfig(BaseModel):
     chunk_ms: float = Field(250.0, ge=10, le=10_000, description="chunk length of the end-to-end replay")
     junk_messages: int = Field(10_000, ge=1, le=1_000_000, description="junk messages of the flood part")
     junk_beds: tuple[int, ...] = Field((10,), min_length=1, description="healthy beds streaming through the flood")
+    junk_topic: JunkTopic = Field("waveform", description="where the flood is sent: waveform or (alert) actions")
     budget_s: float = Field(180.0, gt=0, description="parts that would not fit are skipped (and reported)")
 
 
@@ -166,7 +167,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda _: N
 
     if "junk" in config.parts:  # only on request (not in the default parts): issue 13's fairness bound
         for beds in config.junk_beds:
-            progress(f"junk flood: {config.junk_messages:,} junk messages while {beds} beds stream")
+            progress(f"junk flood: {config.junk_messages:,} junk {config.junk_topic} messages while {beds} beds stream")
             report.junk_floods.append(
                 measure_junk_flood(
                     config.bundle,
@@ -175,6 +176,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda _: N
                     backend=config.e2e_backend,
                     threads=config.threads,
                     chunk_ms=config.chunk_ms,
+                    topic=config.junk_topic,
                     progress=progress,
                 )  # fmt: skip
             )

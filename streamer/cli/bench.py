@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   enecg bench --bundle DIR --parts e2e --beds 10,100,300 --duration 30
   enecg bench --bundle DIR --backends onnx --capacity-cpu-s 10 --budget-s 600
   enecg bench --bundle DIR --parts junk --junk 10000 --junk-beds 10    # 10,000 junk messages while 10 beds stream
+  enecg bench --bundle DIR --parts junk --junk-topic actions            # the same flood on the alert-actions topic
 """
 
 
@@ -67,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-ms", type=float, default=250.0, help="end-to-end chunk length (default: 250)")
     parser.add_argument("--junk", type=int, default=10_000, help="junk messages of the junk part (default: 10000)")
     parser.add_argument("--junk-beds", type=_ints, default=(10,), help="healthy beds through the flood (default: 10)")
+    parser.add_argument(
+        "--junk-topic", choices=("waveform", "actions"), default="waveform",
+        help="where the junk goes: the waveform topic or the alert-actions topic (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--budget-s", type=float, default=180.0, help="skip parts that would pass it (default: 180)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--json-out", type=Path, help="also write the JSON report to this file (tables printed)")
@@ -97,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             chunk_ms=args.chunk_ms,
             junk_messages=args.junk,
             junk_beds=args.junk_beds,
+            junk_topic=args.junk_topic,
             budget_s=args.budget_s,
         )
     except ValidationError as error:
