@@ -244,7 +244,7 @@ def create_app(
                 reason = f"worker error: {type(error).__name__}: {error}"
                 hold(message, 0, [await dead_letter_message(message, reason, item.bed_id)])
                 continue
-            sends = await publish(outcome)  # the alerts of stream events (gaps, leads)
+            sends = await publish(outcome) if outcome.alerts else []  # the alerts of stream events (gaps, leads)
             if outcome.refused is not None:
                 sends.append(await dead_letter_message(message, outcome.refused, item.bed_id))
             hold(message, n_windows, sends)
