@@ -76,9 +76,11 @@ def window(bed: str, end_s: int = 5) -> Window:
 
 def test_flush_by_size():
     batcher = MicroBatcher(BatcherSettings(max_batch=3, max_delay_s=1.0))
-    assert batcher.add(window("a"), now_ns=0) is None
-    assert batcher.add(window("b"), now_ns=1) is None
-    batch = batcher.add(window("c"), now_ns=2)
+    batcher.add(window("a"), now_ns=0)
+    batcher.add(window("b"), now_ns=1)
+    assert batcher.poll(now_ns=2) is None and not batcher.full
+    batcher.add(window("c"), now_ns=2)
+    batch = batcher.poll(now_ns=2)
     assert batch is not None and [w.bed_id for w in batch] == ["a", "b", "c"]
     assert len(batcher) == 0 and batcher.poll(now_ns=10 * NS) is None
 
@@ -100,17 +102,15 @@ def test_slow_bed_never_holds_others():
     batcher = MicroBatcher(settings)
     batches, waits = [], []
     added: dict[int, int] = {}
-    batcher.add(window("slow"), now_ns=0)
-    added[id(batcher._waiting[-1][1])] = 0
+    slow = window("slow")
+    batcher.add(slow, now_ns=0)
+    added[id(slow)] = 0
     for step in range(1, 200):
         now = step * 1_000_000  # 1 ms ticks
         if step % 3 == 0:
             w = window(f"fast-{step % 2}", end_s=5 + step)
             added[id(w)] = now
-            full = batcher.add(w, now_ns=now)
-            if full:
-                batches.append(full)
-                waits += [now - added[id(x)] for x in full]
+            batcher.add(w, now_ns=now)
         due = batcher.poll(now_ns=now)
         if due:
             batches.append(due)
@@ -121,11 +121,32 @@ def test_slow_bed_never_holds_others():
 
 def test_backlog_is_cut_into_max_batches():
     batcher = MicroBatcher(BatcherSettings(max_batch=4, max_delay_s=0.0))
-    batcher._waiting.extend((0, window(f"b{i}")) for i in range(10))
+    for i in range(10):
+        batcher.add(window(f"b{i}"), now_ns=0)
     sizes = []
     while (batch := batcher.poll(now_ns=1)) is not None:
         sizes.append(len(batch))
     assert sizes == [4, 4, 2]
+
+
+def test_a_bed_with_a_backlog_never_holds_others_back_more_than_one_batch():
+    """A monitor reconnects with 200 buffered windows; the beds that stream live still leave in the next batch,
+    and every bed's windows leave in their own order."""
+    batcher = MicroBatcher(BatcherSettings(max_batch=8, max_delay_s=0.0))
+    for k in range(200):
+        batcher.add(window("backlog", end_s=5 + k), now_ns=0)
+    taken: list[Window] = []
+    for step in range(1, 40):
+        live = [window(f"live-{i}", end_s=5 + step) for i in range(3)]
+        for w in live:
+            batcher.add(w, now_ns=step)
+        batch = batcher.poll(now_ns=step)
+        assert batch is not None and len(batch) == 8
+        assert all(any(w is x for x in batch) for w in live), f"a live window waited past batch {step}"
+        taken += batch
+    backlog = [w.window_end_ns for w in taken if w.bed_id == "backlog"]
+    assert len(backlog) == 39 * 5 and backlog == sorted(backlog)
+    assert len(batcher) == 200 - len(backlog)
 
 
 def test_stack_shape():

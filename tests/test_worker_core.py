@@ -20,7 +20,7 @@ from streamer.evaluation.stream import CollectingEngine
 from streamer.metrics import WorkerMetrics
 from streamer.windows import grid_offset_ns
 from streamer.worker.alarms import engine_from_manifest
-from streamer.worker.core import Core
+from streamer.worker.core import Batch, Core
 from streamer.worker.lateness import LatenessSettings
 
 NS = 1_000_000_000
@@ -98,6 +98,27 @@ def test_batch_full_says_a_batch_waits(ci_bundle: Path) -> None:
         core.ingest(chunks.pop(0), None, "wave", 0)
     batch = core.take_batch()
     assert batch is not None and len(batch.windows) == 2 and not core.batch_full
+
+
+@pytest.mark.slow
+def test_a_bed_that_sends_its_buffered_past_at_once_holds_no_live_bed_back(ci_bundle: Path) -> None:
+    """A monitor reconnects and sends 10 minutes of buffered signal in one go, then a live bed's chunk completes a
+    window: that window goes in the very next model call, not behind the whole backlog."""
+    core = _core(ci_bundle, max_batch=8)
+    backlog = sum(core.ingest(chunk, None, "wave", 0)[0] for chunk in _chunks(core.spec, 600, bed="reconnected"))
+    assert backlog > 100
+    live = sum(core.ingest(chunk, None, "wave", 1)[0] for chunk in _chunks(core.spec, 8, bed="live"))
+    assert live >= 1
+    first = core.take_batch()
+    assert first is not None and [w.bed_id for w in first.windows].count("live") == live  # all of them
+    ends: dict[str, list[int]] = {"reconnected": [], "live": []}
+    batch: Batch | None = first
+    while batch is not None:
+        for window in batch.windows:
+            ends[window.bed_id].append(window.window_end_ns)
+        batch = core.take_batch()
+    assert len(ends["live"]) == live and len(ends["reconnected"]) == backlog
+    assert all(e == sorted(e) for e in ends.values())  # each bed's windows in their order
 
 
 def test_the_core_measures_silence_on_its_clock(ci_bundle: Path) -> None:

@@ -66,7 +66,6 @@ class Core:
         self.metrics = metrics
         self.assembler = Assembler(self.spec, assembler)
         self.batcher = MicroBatcher(batcher)
-        self._ready: deque[list[Window]] = deque()
         self._tokens: dict[int, object | None] = {}  # id(window) -> the input message that completed it
         self._partition: dict[str, tuple[str, int]] = {}  # bed -> (topic, partition) it arrives on
         self._behind: dict[tuple[str, int], int] = {}  # (topic, partition) -> since when the worker is behind on it
@@ -127,9 +126,7 @@ class Core:
         for window in assembled.windows:
             self._tokens[id(window)] = token
             self._queued[window.bed_id] = self._queued.get(window.bed_id, 0) + 1
-            full = self.batcher.add(window, now)
-            if full is not None:
-                self._ready.append(full)
+            self.batcher.add(window, now)
         outcome = Outcome()
         for event in assembled.events:
             bed = event.bed_id
@@ -150,7 +147,7 @@ class Core:
 
     def take_batch(self, flush: bool = False) -> Batch | None:
         """The next due batch; with `flush`, also the waiting windows of a batch that is not due yet."""
-        windows = self._ready.popleft() if self._ready else self.batcher.poll(self.clock())
+        windows = self.batcher.poll(self.clock())
         if windows is None and flush:
             windows = self.batcher.flush()
         if windows is None:
@@ -160,11 +157,9 @@ class Core:
     @property
     def batch_full(self) -> bool:
         """A full batch waits: `take_batch` returns it at once."""
-        return bool(self._ready)
+        return self.batcher.full
 
     def seconds_to_deadline(self) -> float | None:
-        if self._ready:
-            return 0.0
         deadline = self.batcher.deadline_ns()
         return None if deadline is None else max(0.0, (deadline - self.clock()) / 1e9)
 
