@@ -75,6 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "never holds beds unwatched: the group moves them to another worker (default: %(default)s)",
     )
     parser.add_argument(
+        "--loop-timeout",
+        type=float,
+        default=WorkerConfig.model_fields["loop_timeout_s"].default,
+        help="seconds the worker's event loop may stay blocked (a bug, a pathological input) before the worker exits "
+        "with status 1 and logs where it was stuck, so that the group moves its beds (default: %(default)s)",
+    )
+    parser.add_argument(
         "--max-analysis-delay",
         type=float,
         default=LatenessSettings().max_delay_s,
@@ -110,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             metrics_host=args.metrics_host,
             stop_timeout_s=args.stop_timeout,
             model_timeout_s=args.model_timeout,
+            loop_timeout_s=args.loop_timeout,
             threads=args.threads,
             lateness=LatenessSettings(max_delay_s=args.max_analysis_delay),
         )

@@ -33,9 +33,9 @@ from streamer.contract import AlertAction, DeadLetter, decode_record, decode_wav
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.bed_settings import SettingsFollower
-from streamer.worker.config import WorkerConfig
+from streamer.worker.config import YIELD_EVERY, WorkerConfig
 from streamer.worker.core import Batch, Core, Outcome
-from streamer.worker.deadline import exit_now
+from streamer.worker.deadline import LoopWatch, exit_now
 from streamer.worker.delivery import AckTracker, Ledger
 from streamer.worker.rebuild import PartitionRebuilder
 from streamer.worker.transport import App
@@ -43,7 +43,6 @@ from streamer.worker.transport import App
 log = logging.getLogger("streamer.worker")
 TICK_S = 0.5  # timer work (stalled beds, held chunks) at least this often
 MAX_BATCHES_IN_FLIGHT = 8  # batches whose outputs may await the broker's ack while the next one runs
-YIELD_EVERY = 64  # input messages handled between yields to the event loop (the flush loop runs in it)
 
 
 def faust_settings(kafka: KafkaSettings, config: WorkerConfig) -> dict[str, Any]:
@@ -299,6 +298,11 @@ def create_app(
             if running is not None:
                 await conclude(*running)
             running = started
+
+    @app.task
+    async def watch_loop() -> None:
+        """A blocked event loop watches no bed: past the loop timeout the worker exits (`LoopWatch`)."""
+        await LoopWatch(config.loop_timeout_s).run()
 
     @app.task
     async def follow_settings() -> None:

@@ -12,6 +12,7 @@ from streamer.batcher import BatcherSettings
 from streamer.worker.lateness import LatenessSettings
 
 BATCHING = BatcherSettings()  # the one place the batching defaults are written
+YIELD_EVERY = 64  # input messages handled between yields to the event loop (the flush loop runs in it)
 
 
 class WorkerConfig(BaseModel):
@@ -39,6 +40,9 @@ class WorkerConfig(BaseModel):
     )
     model_timeout_s: float = Field(
         60.0, gt=0, description="a model call not back this long after it was submitted ends the worker (hung)"
+    )
+    loop_timeout_s: float = Field(
+        30.0, gt=0, description="an event loop blocked this long ends the worker (nothing is read or analysed)"
     )
     stop_timeout_s: float = Field(
         15.0, gt=0, le=300, description="SIGTERM/SIGINT to exit at most, even with Kafka unreachable"

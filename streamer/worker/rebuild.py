@@ -8,6 +8,7 @@ offset replayed through the same pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from aiokafka import TopicPartition
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.bed_settings import SettingsFollower
-from streamer.worker.config import WorkerConfig
+from streamer.worker.config import YIELD_EVERY, WorkerConfig
 from streamer.worker.core import Core, Outcome
 from streamer.worker.delivery import Ledger, committed_offsets, read_alerts, read_back
 
@@ -66,7 +67,9 @@ class PartitionRebuilder:
         replayed = await read_back(self.kafka, committed, needed_ns)
         arriving = {record.chunk.bed_id for record in replayed} - set(self.core.beds)
         self.core.alarms.restore(a for a in published if a.bed_id in arriving)
-        for record in replayed:
+        for n, record in enumerate(replayed, 1):
+            if n % YIELD_EVERY == 0:  # the beds this worker already serves are served meanwhile
+                await asyncio.sleep(0)
             _, outcome = self.core.ingest(record.chunk, None, record.topic, record.partition)
             if outcome.alerts:
                 await self.publish(outcome)
