@@ -26,6 +26,9 @@ from streamer.settings import KafkaSettings
 
 log = logging.getLogger("streamer.worker.settings")
 RETRY_S = 2.0  # between attempts to read a settings topic that could not be read
+#: A settings change is in force within about this long. The dev broker holds every fetch for the full wait, so
+#: its 20 ms for waveforms would cost an idle worker ~0.015 cores just to follow this rarely written topic.
+FETCH_WAIT_MS = 250
 
 
 class SettingsFollower:
@@ -48,7 +51,7 @@ class SettingsFollower:
         """Reads every partition up to its high watermark; returns the records applied."""
         async with self._lock:
             if self._consumer is None:
-                self._consumer = make_consumer(self.kafka)
+                self._consumer = make_consumer(self.kafka, fetch_max_wait_ms=FETCH_WAIT_MS)
                 await self._consumer.start()
             applied = 0
             loop = asyncio.get_running_loop()
