@@ -8,7 +8,14 @@ bed wait for that backlog's whole analysis). A bed's own windows keep their orde
 
 The default delay is 0: whatever waits is due, and the worker takes it whenever its model is free, so batches
 grow with load by themselves (the windows that arrive while the model runs make the next batch). A delay only
-buys bigger batches at low load, at the price of latency (a GPU with a high per-call cost may want a little)."""
+buys bigger batches at low load, at the price of latency (a GPU with a high per-call cost may want a little).
+
+Behind, every other window (`skip_behind`, the worker's choice): a window that has waited a whole hop while
+the next window of its bed waits too is skipped and the next one taken in its place, never two in a row, so
+an overloaded worker (up to twice what its model serves) keeps every bed's analysis current at every other
+window instead of falling further behind on all of them. The windows analysed still cover the signal without
+a hole (they must overlap by more than a hop: see `Core`). A burst (a reconnect's backlog, a restart's re-read)
+is analysed whole until it has waited a hop, then every other window."""
 
 from __future__ import annotations
 
@@ -25,11 +32,17 @@ class BatcherSettings(BaseModel):
 
     max_batch: int = Field(32, ge=1, description="windows per model call at most")
     max_delay_s: float = Field(0.0, ge=0, description="longest a window waits for others before a flush (0: none)")
+    skip_behind: bool = Field(
+        False, description="skip a bed's window that waited a hop while its next one waits too (never two in a row)"
+    )
 
 
 class MicroBatcher:
-    def __init__(self, settings: BatcherSettings | None = None) -> None:
+    def __init__(self, settings: BatcherSettings | None = None, skip_after_ns: int | None = None) -> None:
+        """`skip_after_ns`: how long a window waits before it may be skipped (with `skip_behind`; None: never)."""
         self.settings = settings or BatcherSettings()
+        self.skip_after_ns = skip_after_ns if self.settings.skip_behind else None
+        self.skipped: list[Window] = []  # windows skipped since the caller last took them (oldest first)
         # bed -> its (time added, window), oldest first; dict order is the beds' turn order
         self._beds: dict[str, deque[tuple[int, Window]]] = {}
         self._count = 0
@@ -51,7 +64,7 @@ class MicroBatcher:
         if not self._count:
             return None
         if self.full or now_ns >= self.deadline_ns():
-            return self._take()
+            return self._take(now_ns)
         return None
 
     def deadline_ns(self) -> int | None:
@@ -65,17 +78,33 @@ class MicroBatcher:
         """Whatever waits (a batch at most), now (shutdown, rebalance)."""
         return self._take() if self._count else None
 
-    def _take(self) -> list[Window]:
-        """One window of each bed in turn; a bed served goes to the back of the turn order."""
+    def _take(self, now_ns: int | None = None) -> list[Window]:
+        """One window of each bed in turn (or its successor, when it is skipped); a bed served goes to the back of
+        the turn order."""
         batch: list[Window] = []
         while self._beds and len(batch) < self.settings.max_batch:
             bed = next(iter(self._beds))
             waiting = self._beds.pop(bed)
-            batch.append(waiting.popleft()[1])
+            added_ns, window = waiting.popleft()
+            if self._skips(window, added_ns, waiting, now_ns):
+                self.skipped.append(window)
+                window = waiting.popleft()[1]
+                self._count -= 1
+            batch.append(window)
             if waiting:
                 self._beds[bed] = waiting
         self._count -= len(batch)
         return batch
+
+    def _skips(self, window: Window, added_ns: int, waiting: deque[tuple[int, Window]], now_ns: int | None) -> bool:
+        """It waited a hop, and its successor in the same segment waits (taken now, so never two in a row)."""
+        return (
+            self.skip_after_ns is not None
+            and now_ns is not None
+            and now_ns - added_ns >= self.skip_after_ns
+            and bool(waiting)
+            and waiting[0][1].segment_start_ns == window.segment_start_ns
+        )
 
 
 def stack(batch: list[Window]) -> np.ndarray:

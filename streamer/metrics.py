@@ -22,6 +22,9 @@ class WorkerMetrics:
         self.beds_active = Gauge("enecg_beds_active", "beds with state on this worker", registry=r)
         self.chunks = Counter("enecg_chunks", "waveform chunks accepted", registry=r)
         self.windows = Counter("enecg_windows", "windows inferred (rate = windows/s)", registry=r)
+        self.windows_skipped = Counter(
+            "enecg_windows_skipped", "windows of beds a hop behind left out (the worker is overloaded)", registry=r
+        )
         self.batch_size = Histogram(
             "enecg_batch_size", "windows per inference call", buckets=_BATCH_BUCKETS, registry=r
         )

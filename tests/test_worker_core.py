@@ -121,6 +121,39 @@ def test_a_bed_that_sends_its_buffered_past_at_once_holds_no_live_bed_back(ci_bu
     assert all(e == sorted(e) for e in ends.values())  # each bed's windows in their order
 
 
+@pytest.mark.slow
+def test_a_core_behind_analyses_every_other_window_and_hands_back_the_skipped_ones_tokens(ci_bundle: Path) -> None:
+    """Windows that waited a hop while their successors wait too: every other one is analysed (the default bundle's
+    windows overlap enough: 5 s every 2 s), the skipped ones' input messages still come back to be acknowledged,
+    and nothing is skipped with the `ci` bundle, whose windows two hops apart do not overlap."""
+    now = [T0]
+    engine = engine_from_manifest(read_manifest(DEFAULT_BUNDLE))
+    runtime = open_runtime(DEFAULT_BUNDLE, "torch")
+    core = Core(runtime, engine, WorkerMetrics(), BatcherSettings(skip_behind=True), clock=lambda: now[0])
+    tokens = [object() for _ in range(30)]
+    chunks = _chunks(core.spec, 30)
+    queued = sum(core.ingest(chunk, token, "wave", 0)[0] for chunk, token in zip(chunks, tokens, strict=True))
+    now[0] += core.spec.hop_ns  # they all waited a hop: the worker is behind
+    analysed, skipped, handed_back, vitals = [], [], [], 0
+    while (batch := core.take_batch()) is not None:
+        vitals += len(core.conclude(batch, core.predict(batch)).vitals)
+        analysed += [w.window_end_ns for w in batch.windows]
+        skipped += [w.window_end_ns for w in batch.skipped]
+        handed_back += batch.tokens + batch.skipped_tokens
+    assert queued >= 10 and len(analysed) + len(skipped) == queued
+    assert len(skipped) == queued // 2 and vitals == len(analysed)
+    ends = sorted(analysed + skipped)
+    assert all(ends[i + 1] in analysed for i, end in enumerate(ends[:-1]) if end in skipped)  # never two in a row
+    assert len(handed_back) == queued and all(any(h is t for t in tokens) for h in handed_back)  # one per window
+
+    small = Core(open_runtime(ci_bundle, "torch"), engine_from_manifest(read_manifest(ci_bundle)), WorkerMetrics(),
+                 BatcherSettings(skip_behind=True), clock=lambda: now[0])  # fmt: skip
+    queued = sum(small.ingest(chunk, None, "wave", 0)[0] for chunk in _chunks(small.spec, 30))
+    now[0] += 10 * small.spec.hop_ns
+    batch = small.take_batch()
+    assert batch is not None and len(batch.windows) == queued and batch.skipped == []
+
+
 def test_the_core_measures_silence_on_its_clock(ci_bundle: Path) -> None:
     """Stall decisions follow the clock the core is given (a replay or test drives time; the worker passes the
     wall clock): a bed silent for less than stall_s is not lost, one silent for longer is, once."""

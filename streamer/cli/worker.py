@@ -59,6 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="longest a window waits for others to fill a batch (default: %(default)s: none; batches grow with "
         "load by themselves, from the windows that arrive while the model runs)",
     )
+    parser.add_argument(
+        "--skip-behind",
+        action=argparse.BooleanOptionalAction,
+        default=WorkerConfig.model_fields["skip_behind"].default,
+        help="when a bed's window has waited a whole hop for the model and its next window waits too (the worker "
+        "is overloaded), analyse the next one in its place, never skipping two in a row: every bed stays current "
+        "at every other window, up to twice what the model serves, instead of all falling behind "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default: %(default)s)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     parser.add_argument(
@@ -113,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
             waveform_pattern=args.topic_pattern,
             max_batch=args.max_batch,
             max_delay_ms=args.max_delay_ms,
+            skip_behind=args.skip_behind,
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
             stop_timeout_s=args.stop_timeout,

@@ -179,7 +179,7 @@ def create_app(
             now = time.time_ns()
             for window in batch.windows:
                 metrics.lag_ms.observe((now - window.arrival_ns) / 1e6)
-            for token in batch.tokens:
+            for token in batch.tokens + batch.skipped_tokens:
                 acks.window_done(token)
         except Exception as error:  # the broker refused outputs: stop, inputs stay unacknowledged
             await app.crash(error)
@@ -266,6 +266,12 @@ def create_app(
                 f"a model call of {len(batch.windows)} windows has not returned within {config.model_timeout_s:g} s "
                 "(a hung runtime or device): exiting so that the group moves this worker's beds to another"
             )
+        if batch.skipped:
+            log.warning(
+                "behind: %d windows of %d beds waited a hop and were skipped (every other window analysed); the "
+                "model serves fewer beds than this worker holds",
+                len(batch.skipped), len({w.bed_id for w in batch.skipped}),
+            )  # fmt: skip
         sends = await publish(core.conclude(batch, result))
         await in_flight.acquire()  # the next batch runs while this one's outputs reach the broker
         task = asyncio.ensure_future(settle(batch, sends))

@@ -31,6 +31,9 @@ class WorkerConfig(BaseModel):
     max_delay_ms: float = Field(
         BATCHING.max_delay_s * 1000, ge=0, le=10_000, description="oldest window waits at most this long"
     )
+    skip_behind: bool = Field(
+        True, description="a bed a hop behind has every other window analysed (overload: stay current, not late)"
+    )
     threads: int = Field(
         1, ge=1, le=64, description="inference threads; 1 leaves the other cores to Faust, the broker and peers"
     )

@@ -23,11 +23,17 @@ from streamer.metrics import WorkerMetrics
 from streamer.windows import Window
 from streamer.worker.lateness import LatenessSettings, LatenessWatch
 
+#: Windows are skipped (batcher.py) only where windows two hops apart, those analysed either side of a skipped one,
+#: still overlap by this much: a beat at the edge of one is seen whole by the other.
+MIN_SKIP_OVERLAP_S = 0.5
+
 
 @dataclass
 class Batch:
     windows: list[Window]
     tokens: list[object | None]
+    skipped: list[Window] = field(default_factory=list)  # left out, their successors are in `windows` (batcher.py)
+    skipped_tokens: list[object | None] = field(default_factory=list)
 
 
 @dataclass
@@ -65,7 +71,8 @@ class Core:
         self.alarms = alarms
         self.metrics = metrics
         self.assembler = Assembler(self.spec, assembler)
-        self.batcher = MicroBatcher(batcher)
+        overlap_s = self.spec.window_s - 2 * self.spec.hop_s
+        self.batcher = MicroBatcher(batcher, self.spec.hop_ns if overlap_s >= MIN_SKIP_OVERLAP_S else None)
         self._tokens: dict[int, object | None] = {}  # id(window) -> the input message that completed it
         self._partition: dict[str, tuple[str, int]] = {}  # bed -> (topic, partition) it arrives on
         self._behind: dict[tuple[str, int], int] = {}  # (topic, partition) -> since when the worker is behind on it
@@ -152,7 +159,9 @@ class Core:
             windows = self.batcher.flush()
         if windows is None:
             return None
-        return Batch(windows, [self._tokens.pop(id(w), None) for w in windows])
+        skipped, self.batcher.skipped = self.batcher.skipped, []
+        tokens = [self._tokens.pop(id(w), None) for w in windows]
+        return Batch(windows, tokens, skipped, [self._tokens.pop(id(w), None) for w in skipped])
 
     @property
     def batch_full(self) -> bool:
@@ -177,6 +186,11 @@ class Core:
         """Alarm engine per bed over the batch's windows (in order): the records to publish."""
         outcome = Outcome()
         now = self.clock()
+        for window in batch.skipped:  # older than their beds' windows in this batch: first
+            self.metrics.windows_skipped.inc()
+            if window.bed_id in self._queued:
+                self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
+                outcome.alerts += self._release_events(window.bed_id, now)
         for i, window in enumerate(batch.windows):
             output = {name: value[i] for name, value in outputs.items()}  # one window's slice of each output
             result = self.alarms.process_window(window, output, now)

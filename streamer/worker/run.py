@@ -35,7 +35,9 @@ def build_app(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig)
         runtime,
         engine_from_manifest(manifest),
         metrics,
-        BatcherSettings(max_batch=config.max_batch, max_delay_s=config.max_delay_ms / 1000),
+        BatcherSettings(
+            max_batch=config.max_batch, max_delay_s=config.max_delay_ms / 1000, skip_behind=config.skip_behind
+        ),
         lateness=config.lateness,
     )
     if config.metrics_port is not None:
