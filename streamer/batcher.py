@@ -42,7 +42,7 @@ class MicroBatcher:
         """`skip_after_ns`: how long a window waits before it may be skipped (with `skip_behind`; None: never)."""
         self.settings = settings or BatcherSettings()
         self.skip_after_ns = skip_after_ns if self.settings.skip_behind else None
-        self.skipped: list[Window] = []  # windows skipped since the caller last took them (oldest first)
+        self.skipped: dict[int, Window] = {}  # id(window taken) -> the window skipped in its place, until taken
         # bed -> its (time added, window), oldest first; dict order is the beds' turn order
         self._beds: dict[str, deque[tuple[int, Window]]] = {}
         self._count = 0
@@ -87,8 +87,8 @@ class MicroBatcher:
             waiting = self._beds.pop(bed)
             added_ns, window = waiting.popleft()
             if self._skips(window, added_ns, waiting, now_ns):
-                self.skipped.append(window)
-                window = waiting.popleft()[1]
+                left_out, window = window, waiting.popleft()[1]
+                self.skipped[id(window)] = left_out
                 self._count -= 1
             batch.append(window)
             if waiting:

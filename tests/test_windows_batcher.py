@@ -161,7 +161,7 @@ def test_a_bed_a_hop_behind_has_every_other_window_analysed_never_two_skipped_in
     taken = []
     while (batch := batcher.poll(now_ns=HOP)) is not None:  # ...a whole hop
         taken += [w.window_end_ns for w in batch]
-    skipped = [w.window_end_ns for w in batcher.skipped]
+    skipped = [w.window_end_ns for w in batcher.skipped.values()]
     assert len(taken) == 5 and len(skipped) == 4 and len(batcher) == 0
     ends = sorted(taken + skipped)
     assert [ends.index(t) for t in taken] == [1, 3, 5, 7, 8]  # every other one, and the last is never skipped
@@ -171,18 +171,18 @@ def test_nothing_is_skipped_that_has_not_waited_a_hop_nor_across_a_gap_nor_witho
     fresh = MicroBatcher(BatcherSettings(max_batch=8, skip_behind=True), skip_after_ns=HOP)
     for k in range(6):
         fresh.add(window("burst", end_s=5 + 2 * k), now_ns=0)  # a reconnect's backlog, just arrived
-    assert len(fresh.poll(now_ns=HOP - 1) or []) == 6 and fresh.skipped == []
+    assert len(fresh.poll(now_ns=HOP - 1) or []) == 6 and fresh.skipped == {}
 
     gap = MicroBatcher(BatcherSettings(max_batch=8, skip_behind=True), skip_after_ns=HOP)
     before, after = window("b", end_s=5), dataclasses.replace(window("b", end_s=30), segment_start_ns=T0 + 25 * NS)
     gap.add(before, now_ns=0)
     gap.add(after, now_ns=0)
-    assert gap.poll(now_ns=10 * HOP) == [before, after] and gap.skipped == []
+    assert gap.poll(now_ns=10 * HOP) == [before, after] and gap.skipped == {}
 
     off = MicroBatcher(BatcherSettings(max_batch=8), skip_after_ns=HOP)
     for k in range(6):
         off.add(window("behind", end_s=5 + 2 * k), now_ns=0)
-    assert len(off.poll(now_ns=10 * HOP) or []) == 6 and off.skipped == []
+    assert len(off.poll(now_ns=10 * HOP) or []) == 6 and off.skipped == {}
 
 
 def test_stack_shape():

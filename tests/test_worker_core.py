@@ -4,6 +4,7 @@ settings from the manifest."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,13 +13,13 @@ from models.bundle import read_manifest
 from models.config import InputSpec
 from models.runtime import open_runtime
 from models.tasks import QUALITY_LABELS
-from streamer.alarms import AlarmSettings, HrLimits
-from streamer.assembly import AssemblerSettings
+from streamer.alarms import AlarmEngine, AlarmSettings, HrLimits
+from streamer.assembly import AssemblerSettings, StreamEvent
 from streamer.batcher import BatcherSettings
-from streamer.contract import WaveformChunk
+from streamer.contract import Alert, WaveformChunk
 from streamer.evaluation.stream import CollectingEngine
 from streamer.metrics import WorkerMetrics
-from streamer.windows import grid_offset_ns
+from streamer.windows import Window, grid_offset_ns
 from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.core import Batch, Core
 from streamer.worker.lateness import LatenessSettings
@@ -138,7 +139,7 @@ def test_a_core_behind_analyses_every_other_window_and_hands_back_the_skipped_on
     while (batch := core.take_batch()) is not None:
         vitals += len(core.conclude(batch, core.predict(batch)).vitals)
         analysed += [w.window_end_ns for w in batch.windows]
-        skipped += [w.window_end_ns for w in batch.skipped]
+        skipped += [w.window_end_ns for w in batch.skipped if w is not None]
         handed_back += batch.tokens + batch.skipped_tokens
     assert queued >= 10 and len(analysed) + len(skipped) == queued
     assert len(skipped) == queued // 2 and vitals == len(analysed)
@@ -151,7 +152,53 @@ def test_a_core_behind_analyses_every_other_window_and_hands_back_the_skipped_on
     queued = sum(small.ingest(chunk, None, "wave", 0)[0] for chunk in _chunks(small.spec, 30))
     now[0] += 10 * small.spec.hop_ns
     batch = small.take_batch()
-    assert batch is not None and len(batch.windows) == queued and batch.skipped == []
+    assert batch is not None and len(batch.windows) == queued and not any(batch.skipped)
+
+
+class _OrderOfCalls(AlarmEngine):
+    """The real engine, noting what it is handed in which order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, int]] = []
+
+    def process_window(self, window: Window, outputs: Any, wall_ns: int | None = None) -> Any:
+        self.calls.append(("window", window.window_end_ns))
+        return super().process_window(window, outputs, wall_ns)
+
+    def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
+        self.calls.append((event.kind, event.end_ns))
+        return super().process_event(event, wall_ns)
+
+
+@pytest.mark.slow
+def test_stream_events_between_skipped_windows_reach_the_engine_in_signal_order() -> None:
+    """A bed behind whose lead II is missing for 6 s: the engine must get every window from before in order, then
+    the leads events, then the windows from after (an older window judged after leads_missing would clear
+    leads_off at once). A skipped window releases the events queued after it only where it stood in its bed's
+    order, not ahead of the older windows analysed in the same model call."""
+    now = [T0]
+    engine = engine_from_manifest(read_manifest(DEFAULT_BUNDLE), engine=_OrderOfCalls)
+    assert isinstance(engine, _OrderOfCalls)
+    core = Core(open_runtime(DEFAULT_BUNDLE, "torch"), engine, WorkerMetrics(), BatcherSettings(skip_behind=True),
+                clock=lambda: now[0])  # fmt: skip
+    off_from, back_at = T0 + 24 * NS, T0 + 30 * NS
+    v1_only = [c.model_copy(update={"leads": ["V1"]}) for c in _chunks(core.spec, 6, t0=off_from)]
+    chunks = _chunks(core.spec, 24) + v1_only + _chunks(core.spec, 20, t0=back_at)
+    for seq, chunk in enumerate(chunks):
+        now[0] = max(now[0], chunk.start_time_ns + NS)
+        core.ingest(chunk.model_copy(update={"seq": seq}), object(), "wave", 0)
+    now[0] += core.spec.hop_ns  # every window waited a hop: the worker is behind
+    skipped = 0
+    while (batch := core.take_batch()) is not None:
+        skipped += sum(w is not None for w in batch.skipped)
+        core.conclude(batch, core.predict(batch))
+    assert skipped >= 8
+    kinds = [kind for kind, _ in engine.calls]
+    first_event = kinds.index("leads_missing")
+    assert kinds.count("leads_restored") == 1 and "window" not in kinds[first_event : kinds.index("leads_restored")]
+    assert all(end <= off_from for kind, end in engine.calls[:first_event])  # every window before, first
+    assert all(end > back_at for kind, end in engine.calls[kinds.index("leads_restored") + 1 :])
 
 
 def test_the_core_measures_silence_on_its_clock(ci_bundle: Path) -> None:

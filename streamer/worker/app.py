@@ -266,11 +266,11 @@ def create_app(
                 f"a model call of {len(batch.windows)} windows has not returned within {config.model_timeout_s:g} s "
                 "(a hung runtime or device): exiting so that the group moves this worker's beds to another"
             )
-        if batch.skipped:
+        if skipped := [w for w in batch.skipped if w is not None]:
             log.warning(
                 "behind: %d windows of %d beds waited a hop and were skipped (every other window analysed); the "
                 "model serves fewer beds than this worker holds",
-                len(batch.skipped), len({w.bed_id for w in batch.skipped}),
+                len(skipped), len({w.bed_id for w in skipped}),
             )  # fmt: skip
         sends = await publish(core.conclude(batch, result))
         await in_flight.acquire()  # the next batch runs while this one's outputs reach the broker

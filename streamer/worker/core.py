@@ -32,8 +32,8 @@ MIN_SKIP_OVERLAP_S = 0.5
 class Batch:
     windows: list[Window]
     tokens: list[object | None]
-    skipped: list[Window] = field(default_factory=list)  # left out, their successors are in `windows` (batcher.py)
-    skipped_tokens: list[object | None] = field(default_factory=list)
+    skipped: list[Window | None]  # [i]: the window left out right before windows[i] (batcher.py), or None
+    skipped_tokens: list[object | None]  # the input messages of the skipped windows
 
 
 @dataclass
@@ -159,9 +159,9 @@ class Core:
             windows = self.batcher.flush()
         if windows is None:
             return None
-        skipped, self.batcher.skipped = self.batcher.skipped, []
+        skipped = [self.batcher.skipped.pop(id(w), None) for w in windows]
         tokens = [self._tokens.pop(id(w), None) for w in windows]
-        return Batch(windows, tokens, skipped, [self._tokens.pop(id(w), None) for w in skipped])
+        return Batch(windows, tokens, skipped, [self._tokens.pop(id(w), None) for w in skipped if w is not None])
 
     @property
     def batch_full(self) -> bool:
@@ -186,12 +186,9 @@ class Core:
         """Alarm engine per bed over the batch's windows (in order): the records to publish."""
         outcome = Outcome()
         now = self.clock()
-        for window in batch.skipped:  # older than their beds' windows in this batch: first
-            self.metrics.windows_skipped.inc()
-            if window.bed_id in self._queued:
-                self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
-                outcome.alerts += self._release_events(window.bed_id, now)
         for i, window in enumerate(batch.windows):
+            if (left_out := batch.skipped[i]) is not None:
+                outcome.alerts += self._left_out(left_out, now)
             output = {name: value[i] for name, value in outputs.items()}  # one window's slice of each output
             result = self.alarms.process_window(window, output, now)
             outcome.alerts.extend(result.alerts)
@@ -204,6 +201,15 @@ class Core:
                 if watch is not None and (late := watch.observe(window, now)) is not None:
                     outcome.alerts += self.alarms.process_event(late, now)
         return outcome
+
+    def _left_out(self, window: Window, now: int) -> list[Alert]:
+        """A window skipped for its successor (batcher.py) is concluded without the engine: the bed's stream events
+        queued after it may go out, in order, before the successor is judged."""
+        self.metrics.windows_skipped.inc()
+        if window.bed_id not in self._queued:  # (forgotten meanwhile)
+            return []
+        self._concluded[window.bed_id] = self._concluded.get(window.bed_id, 0) + 1
+        return self._release_events(window.bed_id, now)
 
     def drain(self, flush: bool = False) -> Outcome:
         """Every due batch (every waiting window with `flush`) through the model and the alarm engine, in this
