@@ -59,6 +59,7 @@ def test_end_to_end_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
     assert e2e.worker_cpu_s > 0 and e2e.rss_idle_mb > 50 and e2e.rss_peak_mb >= e2e.rss_idle_mb
     assert e2e.broker_cores is not None  # the Tansu child found in /proc
     assert e2e.technical_beds == {}  # in time, signal throughout (the replay's end is not counted)
+    assert e2e.skipped_pct == 0  # nothing behind (and the `ci` bundle's windows never skip)
     assert (tmp_path / "worker-2.log").exists()
 
 

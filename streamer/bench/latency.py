@@ -50,6 +50,7 @@ class EndToEnd(BaseModel):
     cpu_ms_per_bed_s: float  # CPU ms per bed per second of signal (= thousandths of a core per bed)
     model_cpu_ms_per_bed_s: float  # of which the model calls (the inference thread's CPU, from /metrics)
     mean_batch: float  # windows per model call
+    skipped_pct: float = 0.0  # of the windows cut, those a worker behind skipped (--skip-behind)
     rss_idle_mb: float
     rss_peak_mb: float
     rss_per_bed_mb: float  # (peak - idle) / beds
@@ -87,8 +88,8 @@ def _technical_beds(alerts: list[tuple[int, Alert]], before_ns: int) -> dict[str
     return {condition: len(raised) for condition, raised in sorted(beds.items())}
 
 
-def _model_counters(port: int) -> tuple[float, float, float]:
-    """(model CPU s, windows, model calls) so far, from the worker's /metrics."""
+def _model_counters(port: int) -> tuple[float, float, float, float]:
+    """(model CPU s, windows, model calls, windows skipped) so far, from the worker's /metrics."""
     from urllib.request import urlopen
 
     from prometheus_client.parser import text_string_to_metric_families
@@ -100,6 +101,7 @@ def _model_counters(port: int) -> tuple[float, float, float]:
         values.get("enecg_inference_cpu_seconds_total", 0.0),
         values.get("enecg_windows_total", 0.0),
         values.get("enecg_batch_size_count", 0.0),
+        values.get("enecg_windows_skipped_total", 0.0),
     )
 
 
@@ -214,7 +216,9 @@ def measure_end_to_end(
             vitals, alerts, technical, samples = asyncio.run(
                 _run(kafka, topics, config, recording, pids, deadline_s=max(30.0, duration_s))
             )
-            model_cpu_s, windows, calls = (b - a for a, b in zip(model0, _model_counters(metrics_port), strict=True))
+            model_cpu_s, windows, calls, skipped = (
+                b - a for a, b in zip(model0, _model_counters(metrics_port), strict=True)
+            )
             worker.kill()  # measured: a graceful Faust stop would only add seconds
         finally:
             worker.stop()
@@ -242,6 +246,7 @@ def measure_end_to_end(
         cpu_ms_per_bed_s=round(cpu_s / (beds * duration_s) * 1e3, 3),
         model_cpu_ms_per_bed_s=round(model_cpu_s / (beds * duration_s) * 1e3, 3),
         mean_batch=round(windows / calls, 2) if calls else 0.0,
+        skipped_pct=round(100 * skipped / (windows + skipped), 1) if windows + skipped else 0.0,
         rss_idle_mb=round(idle1.rss_mb, 1),
         rss_peak_mb=round(rss_peak, 1),
         rss_per_bed_mb=round((rss_peak - idle1.rss_mb) / beds, 3),

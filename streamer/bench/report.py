@@ -177,8 +177,9 @@ def render(report: BenchReport) -> str:
             "per bed per second of signal (1000 / it = beds per core for the whole worker: Faust and its Kafka "
             "clients included); model = the model calls' share of it (the inference thread's CPU, from the worker's "
             "/metrics), worker/model = how much the whole worker costs per unit of model; the broker's CPU is beside "
-            "it. Technical (beds): how many beds raised each technical alarm (analysis_delayed: the worker fell "
-            "behind).",
+            "it. Skipped: the share of windows a worker behind left out (every other window of a bed a hop behind, "
+            "--skip-behind). Technical (beds): how many beds raised each technical alarm (analysis_delayed: the "
+            "worker fell behind).",
         ]
         rows = [
             [
@@ -193,6 +194,7 @@ def render(report: BenchReport) -> str:
                 f"{e.model_cpu_ms_per_bed_s:.2f}",
                 f"{e.cpu_ms_per_bed_s / e.model_cpu_ms_per_bed_s:.2f}" if e.model_cpu_ms_per_bed_s else "-",
                 f"{e.mean_batch:.1f}",
+                f"{e.skipped_pct:.0f} %",
                 f"{e.rss_peak_mb:.0f}",
                 f"{e.rss_per_bed_mb:.2f}",
                 "-" if e.broker_cores is None else f"{e.broker_cores:.3f}",
@@ -201,7 +203,8 @@ def render(report: BenchReport) -> str:
             for e in report.end_to_end
         ]
         header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores", "CPU ms/bed-s"]
-        header += ["model", "worker/model", "batch", "RSS MB", "RSS MB/bed", "broker cores", "technical (beds)"]
+        header += ["model", "worker/model", "batch", "skipped", "RSS MB", "RSS MB/bed", "broker cores"]
+        header += ["technical (beds)"]
         out += _table(header, rows)
         out.append(f"(idle worker: {e0.worker_idle_cores:.3f} cores, RSS {e0.rss_idle_mb:.0f} MB)")
     if report.junk_floods:
