@@ -76,14 +76,19 @@ def _conditions() -> list[dict[str, Any]]:
     return rows
 
 
-def _since_ms(request: web.Request) -> int:
+def _span_ms(request: web.Request) -> int:
+    """The hours asked for (`?hours=`, default 8), in ms."""
     try:
         hours = float(request.query.get("hours", "8"))
     except ValueError:
         raise _bad("hours must be a number") from None
     if not 0 < hours <= 72:
         raise _bad("hours must be in (0, 72]")
-    return time.time_ns() // 1_000_000 - int(hours * 3_600_000)
+    return int(hours * 3_600_000)
+
+
+def _since_ms(request: web.Request) -> int:
+    return time.time_ns() // 1_000_000 - _span_ms(request)
 
 
 async def settings_view(request: web.Request) -> web.Response:
@@ -151,7 +156,7 @@ async def trend(request: web.Request) -> web.Response:
         points = min(MAX_POINTS, max(10, int(request.query.get("points", "240"))))
     except ValueError:
         return _error(400, "points must be a whole number")
-    span_ms = time.time_ns() // 1_000_000 - since  # the hours asked for (to the ms: the width divides it evenly)
+    span_ms = _span_ms(request)  # not now - since from a second clock reading: a ms later, the width is wrong
     width, series = _feed(request).trends.series(bed_id, since, None, points, span_ms=span_ms)
     return web.json_response({"bed_id": bed_id, "bucket_ms": width, "since_ms": since, "points": series})
 
