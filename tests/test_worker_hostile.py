@@ -423,7 +423,7 @@ def test_a_bed_whose_input_is_read_late_raises_analysis_delayed_and_clears_it_in
     monitored. A bed's chunks stamped 30 s before they are sent reach the worker as a backlog of 30 s would
     (`enecg_end_to_end_lag_ms` counts from the Kafka timestamp too): analysis_delayed is raised after the onset
     (10 s of wall time) and cleared by the first window in time; the healthy beds raise nothing."""
-    bed, late_s, in_time_s = "late-001", 20.0, 12.0
+    bed, late_s, in_time_s = "late-001", 30.0, 12.0  # late windows span ~25 s: a worker busy for 10 s still sees 10
     onset_s = 10.0  # LatenessSettings().onset_s, the worker's default
 
     async def stream() -> float:
