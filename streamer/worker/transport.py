@@ -32,7 +32,9 @@ from faust.types import Message
 
 log = logging.getLogger("streamer.worker")
 #: Tansu answers a fetch only after the full wait; 0 makes it answer nothing at all (broker notes, defect 2).
-DEV_FETCH_MAX_WAIT_MS = 20
+#: Each fetch costs the consumer thread and the broker CPU with or without data (at 20 ms: 0.04 cores of an idle
+#: worker); 100 ms adds ~40 ms to the median latency on this broker, nothing on Kafka (docs/benchmarks.md).
+DEV_FETCH_MAX_WAIT_MS = 100
 
 
 class BedPartitionAssignor(AbstractPartitionAssignor):
