@@ -18,7 +18,10 @@ Input policy (never blind a bed, see the README's "Input policy"):
   that continue one another for ``restart_after_s`` of signal become the bed's stream (a device whose clock was
   reset): at once when they jump forward; when they jump back, once the old stream's silence was reported.
 - **Watchdog.** A bed with no *usable* chunk (refused, late, duplicate, off-stream or from a second monitor do not
-  count) for ``stall_s`` of wall time is reported ``stalled`` (signal lost), whatever the cause.
+  count) for ``stall_s`` of wall time is reported ``stalled`` (signal lost), whatever the cause. At most
+  ``MAX_STALLS_PER_TICK`` beds are reported per tick, beds that had windows analysed first: a flood of messages
+  each naming a new bed (a gateway minting ids) costs one alarm per bed, and tens of thousands at once held every
+  other bed's analysis back for their whole publishing; the rest are reported on the next ticks.
 - **Backlog is not silence.** While the worker is behind on the input a bed arrives on (a flood of junk ahead
   of its chunks), the bed's silence may be the worker's, not the bed's: its watchdog waits, at most
   ``backlog_grace_s``; once the backlog is read, a bed still without a usable chunk is reported at once.
@@ -42,6 +45,7 @@ from streamer.resample import StreamingResampler
 from streamer.windows import Window, WindowCutter
 
 RECENT = 64  # chunks a bed remembers having used: a repeat among them is a duplicate, not a late chunk
+MAX_STALLS_PER_TICK = 500  # silent beds reported per tick (the worker ticks every 0.5 s: 1,000 beds a second)
 
 #: the assembler's kinds, then the worker's lateness watch's (streamer/worker/lateness.py)
 EventKind = Literal[
@@ -412,10 +416,13 @@ class Assembler:
     def tick(self, now_ns: int, behind: Mapping[str, int] | None = None) -> Assembled:
         """Stops waiting for missing chunks after ``reorder_ms`` of wall time, forgets second monitors silent for
         ``stall_s``, and reports beds without a usable chunk for ``stall_s`` (once per silence). ``behind``: bed ->
-        since when (ns) the worker is behind on its input; their watchdog waits up to ``backlog_grace_s``."""
+        since when (ns) the worker is behind on its input; their watchdog waits up to ``backlog_grace_s``. At most
+        ``MAX_STALLS_PER_TICK`` stalls are reported, those of beds that had windows first (module docstring)."""
         behind = behind or {}
         grace_ns = self.settings.backlog_grace_s * 1e9
         out = Assembled()
+        with_windows: list[_Bed] = []  # beds whose watchdog runs now, by whether they ever had a window
+        without: list[_Bed] = []
         for bed in self._beds.values():
             if bed.pending and now_ns - bed.last_arrival_ns > self.settings.reorder_ms * 1e6:
                 out.extend(bed.release_all(now_ns))
@@ -427,8 +434,14 @@ class Assembler:
                     out.events.append(bed.make_event("second_device_gone", bed.last_end_ns or now_ns))
             if now_ns - behind.get(bed.bed_id, now_ns - grace_ns) < grace_ns:
                 continue  # its chunks may be waiting behind others: the worker's silence, not the bed's
+            (with_windows if bed.counters.windows else without).append(bed)
+        stalls = 0
+        for bed in with_windows + without:
+            if stalls == MAX_STALLS_PER_TICK:
+                break
             if (event := bed.stalled_event(now_ns)) is not None:
                 out.events.append(event)
+                stalls += 1
         return out
 
     def close(self, bed_id: str, arrival_ns: int) -> Assembled:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from test_assembly import NS, SPEC, T0, chunks, ecg_like
 
-from streamer.assembly import Assembled, Assembler, AssemblerSettings
+from streamer.assembly import MAX_STALLS_PER_TICK, Assembled, Assembler, AssemblerSettings
 from streamer.contract import WaveformChunk
 
 FS = 250.0
@@ -101,6 +101,23 @@ def test_a_bed_whose_every_message_is_refused_raises_signal_lost():
         events += assembler.tick(now).events
     assert [(e.kind, e.bed_id) for e in events] == [("stalled", "icu-9")]
     assert "40" not in events[0].detail and "refused (samples contain NaN" in events[0].detail
+
+
+def test_a_flood_of_new_beds_is_reported_a_tick_at_a_time_after_the_beds_that_were_watched():
+    """A gateway minting bed ids (one chunk each) then a watched bed going silent: each tick reports at most
+    MAX_STALLS_PER_TICK beds, the watched bed first although it went silent last, and every bed once in the end."""
+    ghosts = 2 * MAX_STALLS_PER_TICK + 100
+    assembler = Assembler(SPEC, SETTINGS)
+    first = chunks(ecg_like(1, FS), FS)[0]
+    for k in range(ghosts):
+        assembler.push(moved(first, bed_id=f"ghost-{k}", device_id=f"gw-{k}"), T0)
+    stream = chunks(ecg_like(8, FS), FS, bed="icu-1")
+    assert sum(len(assembler.push(c, T0 + i * NS // 5).windows) for i, c in enumerate(stream)) > 0
+    now = T0 + 12 * NS  # the ghosts silent for 12 s, icu-1 for ~4 s
+    reported = [[e.bed_id for e in assembler.tick(now + k * NS // 2).events] for k in range(4)]
+    assert [len(beds) for beds in reported] == [MAX_STALLS_PER_TICK, MAX_STALLS_PER_TICK, 101, 0]
+    assert reported[0][0] == "icu-1"
+    assert sorted(sum(reported, [])) == sorted(["icu-1", *(f"ghost-{k}" for k in range(ghosts))])
 
 
 def test_chunks_that_never_fill_a_window_raise_signal_lost():
