@@ -68,7 +68,7 @@ def test_junk_flood_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
     """Every junk message is accounted for as a dead letter, the figures are consistent, and the table shows them
     (no timing bound here: that is what the bench reports)."""
     flood = measure_junk_flood(ci_bundle, 2, 300, chunk_ms=500.0, workdir=tmp_path)
-    assert flood.dead_lettered == 300 and flood.all_dead_lettered_s is not None and flood.all_dead_lettered_s > 0
+    assert flood.handled == 300 and flood.all_handled_s is not None and flood.all_handled_s > 0
     assert flood.worker_alive and flood.false_technical_alarms == 0
     assert flood.vitals_gap_before_s > 0 and flood.vitals_gap_s > 0 and flood.worker_cpu_ms_per_junk is not None
     report = BenchReport(bundle=str(ci_bundle), model_version="m", window_s=5, hop_s=flood.hop_s, threads=1,
@@ -76,6 +76,15 @@ def test_junk_flood_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
                          junk_floods=[flood])  # fmt: skip
     row = next(line for line in render(report).splitlines() if line.startswith("2 "))
     assert "300" in row and row.rstrip().endswith("yes")
+
+
+@pytest.mark.slow
+def test_new_bed_flood_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
+    """600 one-chunk messages, each naming a new bed (more than one tick reports): every one of those beds is
+    reported signal lost, and no healthy bed raises a technical alarm."""
+    flood = measure_junk_flood(ci_bundle, 2, 600, chunk_ms=500.0, topic="beds", workdir=tmp_path)
+    assert flood.handled == 600 and flood.all_handled_s is not None and flood.all_handled_s > 3  # stall_s first
+    assert flood.worker_alive and flood.false_technical_alarms == 0 and flood.vitals_gap_s > 0
 
 
 def test_cli_json_and_misuse(ci_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,7 +49,7 @@ class BenchConfig(BaseModel):
     chunk_ms: float = Field(250.0, ge=10, le=10_000, description="chunk length of the end-to-end replay")
     junk_messages: int = Field(10_000, ge=1, le=1_000_000, description="junk messages of the flood part")
     junk_beds: tuple[int, ...] = Field((10,), min_length=1, description="healthy beds streaming through the flood")
-    junk_topic: JunkTopic = Field("waveform", description="where the flood is sent: waveform or (alert) actions")
+    junk_topic: JunkTopic = Field("waveform", description="junk on the waveform or (alert) actions topic, or new beds")
     budget_s: float = Field(180.0, gt=0, description="parts that would not fit are skipped (and reported)")
 
 

@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   enecg bench --bundle DIR --backends onnx --capacity-cpu-s 10 --budget-s 600
   enecg bench --bundle DIR --parts junk --junk 10000 --junk-beds 10    # 10,000 junk messages while 10 beds stream
   enecg bench --bundle DIR --parts junk --junk-topic actions            # the same flood on the alert-actions topic
+  enecg bench --bundle DIR --parts junk --junk 60000 --junk-topic beds  # 60,000 one-chunk beds, each a new bed id
 """
 
 
@@ -69,8 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--junk", type=int, default=10_000, help="junk messages of the junk part (default: 10000)")
     parser.add_argument("--junk-beds", type=_ints, default=(10,), help="healthy beds through the flood (default: 10)")
     parser.add_argument(
-        "--junk-topic", choices=("waveform", "actions"), default="waveform",
-        help="where the junk goes: the waveform topic or the alert-actions topic (default: %(default)s)",
+        "--junk-topic", choices=("waveform", "actions", "beds"), default="waveform",
+        help="junk on the waveform or the alert-actions topic, or beds: valid one-chunk messages each naming a new "
+        "bed (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--budget-s", type=float, default=180.0, help="skip parts that would pass it (default: 180)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
