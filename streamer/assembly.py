@@ -19,7 +19,7 @@ Input policy (never blind a bed, see the README's "Input policy"):
   reset): at once when they jump forward; when they jump back, once the old stream's silence was reported.
 - **Watchdog.** A bed with no *usable* chunk (refused, late, duplicate, off-stream or from a second monitor do not
   count) for ``stall_s`` of wall time is reported ``stalled`` (signal lost), whatever the cause. At most
-  ``MAX_STALLS_PER_TICK`` beds are reported per tick, beds that had windows analysed first: a flood of messages
+  ``MAX_STALLS_PER_TICK`` beds are reported per tick, beds that ever had a window first: a flood of messages
   each naming a new bed (a gateway minting ids) costs one alarm per bed, and tens of thousands at once held every
   other bed's analysis back for their whole publishing; the rest are reported on the next ticks.
 - **Backlog is not silence.** While the worker is behind on the input a bed arrives on (a flood of junk ahead
