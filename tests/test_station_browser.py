@@ -141,7 +141,8 @@ async def test_nurse_settings_reach_the_worker_and_survive_its_restart(
             assert status == 400 and "asystole is lethal" in error
             await page.click("#bv-close")
             # The worker echoes what it applies on the bed's vitals; the tile shows it before the episodes begin.
-            await page.wait_for_selector('.tile[data-bed="tachy-001"] .limits[data-source="bed"]', timeout=15_000)
+            for bed in ("tachy-001", "af-001"):  # (each bed's tile shows it with that bed's next vitals)
+                await page.wait_for_selector(f'.tile[data-bed="{bed}"] .limits[data-source="bed"]', timeout=15_000)
             assert "50\u2013100" in await page.locator('.tile[data-bed="tachy-001"] .limits').inner_text()
             assert "atrial fibrillation" in await page.locator('.tile[data-bed="af-001"] .limits').inner_text()
             assert time.time_ns() - first_ns < PRELUDE_S / SPEED * 1e9, "settings were not in force before the episodes"
