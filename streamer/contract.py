@@ -46,6 +46,9 @@ MAX_DEAD_LETTER_ORIGINAL = 256 * 1024
 MAX_DEAD_LETTER_REASON = 2000
 BINARY_MAGIC = b"ECG1"
 UNIT_TO_MV: dict[str, float] = {"mV": 1.0, "uV": 1e-3, "V": 1e3}
+#: Samples beyond this are no body-surface ECG (monitors take pacer pulses up to ±700 mV, IEC 60601-2-27) but wrong
+#: units or gain: refused, since values near float32's limit turn the model's outputs into NaN.
+MAX_ABS_MV = 10_000.0
 
 #: Bytes that travel as standard base64 in JSON (pydantic's own base64 output is the URL-safe alphabet).
 Base64Bytes = Annotated[
@@ -107,8 +110,10 @@ class WaveformChunk(_Record):
                 raise ValueError(f"sample arrays have unequal lengths {sorted(lengths)}")
             if lengths == {0}:
                 raise ValueError("chunk is empty: no samples")
-            if not all(math.isfinite(v) for lead in self.samples for v in lead):
+            values = np.asarray(self.samples, dtype=np.float64)
+            if not np.isfinite(values).all():
                 raise ValueError("samples contain NaN or infinity")
+            peak_mv = float(np.abs(values).max()) * UNIT_TO_MV[self.units]
         else:
             if self.data is None or self.gain is None or self.samples is not None:
                 raise ValueError("int16 encoding needs 'data' and 'gain' (and no 'samples')")
@@ -116,6 +121,14 @@ class WaveformChunk(_Record):
                 raise ValueError("chunk is empty: no samples")
             if len(self.data) % (2 * n_leads):
                 raise ValueError(f"{len(self.data)} data bytes do not split into {n_leads} int16 leads")
+            counts = np.frombuffer(self.data, dtype="<i2")
+            peak_mv = max(abs(int(counts.max()) - self.baseline), abs(int(counts.min()) - self.baseline))
+            peak_mv *= UNIT_TO_MV[self.units] / self.gain
+        if peak_mv > MAX_ABS_MV:
+            raise ValueError(
+                f"samples reach {peak_mv:.3g} mV, beyond the ±{MAX_ABS_MV:,.0f} mV of any body-surface ECG "
+                f"(wrong units or gain?)"
+            )
         if self.duration_ns > MAX_CHUNK_S * 1e9:
             raise ValueError(
                 f"chunk holds {self.duration_ns / 1e9:.1f} s of signal; a chunk may hold at most {MAX_CHUNK_S:g} s"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from streamer.contract import (
+    MAX_ABS_MV,
     MAX_CHUNK_S,
     MAX_DEAD_LETTER_ORIGINAL,
     MAX_MESSAGE_BYTES,
@@ -44,7 +45,7 @@ def message(**changes: object) -> bytes:
 
 
 def int16_message(data: object, **changes: object) -> bytes:
-    return message(samples=..., encoding="int16", gain=200.0, data=data, **changes)
+    return message(**{"samples": ..., "encoding": "int16", "gain": 200.0, "data": data, **changes})
 
 
 BAD = [
@@ -61,6 +62,13 @@ BAD = [
     ("unequal lengths", message(samples=[[0.1, 0.2], [0.3]]), "unequal lengths"),
     ("NaN", message(samples=[[0.1, float("nan")], [0.1, 0.2]]), "NaN or infinity"),
     ("infinity", message(samples=[[0.1, float("inf")], [0.1, 0.2]]), "NaN or infinity"),
+    ("beyond any ECG (float)", message(samples=[[0.1, 1e300], [0.1, 0.2]]), "samples reach 1e+300 mV"),
+    ("beyond any ECG (units)", message(samples=[[0.1, 11.0], [0.1, 0.2]], units="V"), "samples reach 1.1e+04 mV"),
+    (
+        "beyond any ECG (gain)",
+        int16_message(base64.b64encode(b"\x01\x00\x00\x00").decode(), gain=1e-300),
+        "samples reach 1e+300 mV",
+    ),  # fmt: skip
     ("rate too low", message(sample_rate_hz=49.9), "sample_rate_hz"),
     ("rate too high", message(sample_rate_hz=2000.5), "sample_rate_hz"),
     ("empty chunk", message(samples=[[], []]), "empty"),
@@ -124,6 +132,18 @@ def test_a_chunk_longer_than_the_policy_allows_is_refused() -> None:
     assert isinstance(decode_waveform(ok), WaveformChunk)
     letter = decode_waveform(too_long)
     assert isinstance(letter, DeadLetter) and f"at most {MAX_CHUNK_S:g} s" in letter.reason
+
+
+def test_pacer_pulses_and_electrode_offsets_are_taken_values_beyond_any_ecg_are_not() -> None:
+    """Monitors take pacer pulses up to ±700 mV (IEC 60601-2-27) and an unfiltered lead may sit hundreds of mV off
+    zero; the bound (MAX_ABS_MV) sits far beyond both, far below where the model's float32 overflows."""
+    pacer = message(samples=[[0.1, -700.0, 0.3], [0.0, 0.1, 0.2]])
+    edge = message(samples=[[MAX_ABS_MV, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    in_uv = message(samples=[[MAX_ABS_MV * 1000, 0.0, 0.0], [0.0, 0.0, 0.0]], units="uV")
+    counts = int16_message(base64.b64encode(np.array([32767, -32768, 0, 0], "<i2").tobytes()).decode(), gain=3.3)
+    assert all(isinstance(decode_waveform(raw), WaveformChunk) for raw in (pacer, edge, in_uv, counts))
+    beyond = message(samples=[[MAX_ABS_MV * 1.001, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    assert isinstance(decode_waveform(beyond), DeadLetter)
 
 
 def test_good_chunks_decode_in_every_encoding() -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from streamer.contract import (
     BINARY_MAGIC,
+    MAX_ABS_MV,
     DeadLetter,
     WaveformChunk,
     decode_waveform,
@@ -86,11 +87,11 @@ def valid_chunks(draw: st.DrawFn) -> WaveformChunk:
         leads=leads,
     )
     if draw(st.booleans()):
-        values = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+        values = st.floats(-MAX_ABS_MV, MAX_ABS_MV, allow_nan=False, allow_infinity=False)
         samples = draw(st.lists(st.lists(values, min_size=n, max_size=n), min_size=n_leads, max_size=n_leads))
         return WaveformChunk(samples=samples, encoding="float", **fields)
     counts = np.asarray(draw(st.lists(st.integers(-32768, 32767), min_size=n * n_leads, max_size=n * n_leads)))
-    gain = draw(st.floats(1e-3, 1e6))
+    gain = draw(st.floats((32768 + 2000) / MAX_ABS_MV, 1e6))  # any count and baseline stays within MAX_ABS_MV
     baseline = draw(st.integers(-2000, 2000))
     return WaveformChunk(data=counts.astype("<i2").tobytes(), gain=gain, baseline=baseline, encoding="int16", **fields)
 

@@ -455,3 +455,24 @@ def test_a_bed_whose_input_is_read_late_raises_analysis_delayed_and_clears_it_in
     assert late_s <= cleared_s <= late_s + 2 * ward.hop_s + 2, states
     gaps = assert_beds_monitored(ward, HEALTHY, started_s, started_s + late_s + in_time_s)
     print(f"\nlate bed: analysis_delayed at {states} s (first vitals at {first_vitals_s:.1f} s); healthy {gaps}")
+
+
+def test_samples_beyond_any_ecg_are_refused_and_every_other_bed_keeps_its_analysis(ward: Ward) -> None:
+    """Found 6 (2026-12-07): a chunk of 1e300 mV samples, finite as JSON, overflowed float32 in its windows; the
+    runtime refused the whole batch they were in, and the worker stopped (every bed of its partitions unwatched,
+    and the chunk, never acknowledged, waiting for the next owner). The contract refuses such samples now (the
+    batch is also called window by window should the model fail on one: tests/test_worker_core.py)."""
+    t = np.arange(round(10 * 250.0)) / 250.0
+    raw = json.dumps({"schema_version": 1, "bed_id": "huge-bed", "device_id": "m", "seq": 0,
+                      "start_time_ns": time.time_ns() - 10 * 10**9, "sample_rate_hz": 250.0, "leads": ["II"],
+                      "samples": [(np.sin(2 * np.pi * t) * 1e300).tolist()]}).encode()  # fmt: skip
+    (sent,) = ward.send([("huge-bed", raw)])
+    sent_s = sent.timestamp / 1e3
+    ((_, letter),) = dead_letters_of(ward, [sent], timeout_s=30).values()
+    assert "samples reach 1e+300 mV" in letter.reason
+    assert_bounded_letter(letter, raw, "huge-bed")
+    alarm_s = technical_alarm_after(ward, "huge-bed", "signal_lost", sent_s)
+    time.sleep(max(0.0, sent_s + OBSERVE_S - time.time()))
+    gaps = assert_beds_monitored(ward, STREAMING, sent_s - 1, sent_s + OBSERVE_S)
+    assert ward.first.alive
+    print(f"\n1e300 mV chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}")
