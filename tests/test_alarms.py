@@ -218,6 +218,27 @@ def test_poor_quality_suppresses_rhythm_alarms_and_raises_technical_instead():
     assert first(alerts, "signal_noisy").priority is Priority.technical
 
 
+def test_outputs_that_are_not_numbers_are_unusable_signal_never_a_rhythm():
+    """NaN outputs (a model overflowing on a window) once read as a QRS track without beats: asystole. Now such a
+    window is unusable signal: signal_noisy after its persistence, no rhythm alarm, no heart rate; sinus again
+    clears it."""
+    engine = AlarmEngine(SPEC, model_version="test-1")
+    nan = {name: np.full_like(value, np.nan) for name, value in outputs_for(SINUS, beat_times([SINUS]), 0).items()}
+    alerts, vitals = [], []
+    for w, out in windows([SINUS, Phase(12), SINUS]):
+        result = engine.process_window(w, nan if 20 <= seconds(w.window_end_ns) < 32 else out)
+        alerts += result.alerts
+        vitals.append(result.vitals)
+    assert [(a.condition, a.state) for a in alerts] == [
+        ("signal_noisy", AlertState.raised), ("signal_noisy", AlertState.cleared)
+    ]  # fmt: skip
+    raised = first(alerts, "signal_noisy")
+    assert seconds(raised.onset_time_ns) == 20 and 20 < seconds(raised.event_time_ns) < 32
+    unreadable = [v for v in vitals if 20 <= seconds(v.window_end_ns) < 32]
+    assert {(v.quality, v.heart_rate_bpm, tuple(v.calls)) for v in unreadable} == {("unusable", None, ())}
+    assert vitals[-1].quality == "good" and abs(vitals[-1].heart_rate_bpm - 75) < 2
+
+
 def test_poor_quality_freezes_persistence_counters():
     tri = {"trigeminy": 0.9}  # onset 5 s = 6 windows
     phases = [SINUS, Phase(3, rhythm=tri), Phase(5, rhythm=tri, quality="unusable"), Phase(10, rhythm=tri)]

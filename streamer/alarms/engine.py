@@ -27,7 +27,7 @@ import numpy as np
 from models.config import InputSpec
 from streamer.alarms.bed_settings import SettingsBook
 from streamer.alarms.config import AlarmSettings, HrLimits
-from streamer.alarms.evaluate import Labels, Reading, Verdict, evaluate
+from streamer.alarms.evaluate import UNREADABLE, Labels, Reading, Verdict, evaluate
 from streamer.alarms.records import Alarm, alert_record, vitals_record
 from streamer.assembly import StreamEvent
 from streamer.beats import BeatTimeline, pick_beats
@@ -115,9 +115,12 @@ class AlarmEngine:
         self._bed(bed_id).hr_limits = limits
 
     def process_window(
-        self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None = None
+        self, window: Window, outputs: Mapping[str, np.ndarray] | None, wall_ns: int | None = None
     ) -> WindowResult:
-        """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals."""
+        """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals.
+        Outputs that are None (the model call failed on this window) or not all finite are no reading of the
+        patient: the window counts as unusable signal (`signal_noisy`), never as a rhythm; NaN read as a QRS
+        track would be no beats, that is asystole."""
         bed = self._bed(window.bed_id, window.unit)
         if window.window_end_ns <= bed.seen_ns and bed.segment_start_ns == window.segment_start_ns:
             return WindowResult([], None)  # replayed window: the state already has it
@@ -129,16 +132,19 @@ class AlarmEngine:
             bed.on_streak.clear(), bed.off_streak.clear(), bed.first_on_ns.clear()
         bed.seen_ns = window.window_end_ns
         bed.now_ns = max(bed.now_ns, window.window_end_ns)
-        step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
-        qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
-        picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
-        bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
-        stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns, bed.rates_from_ns)
         chosen = self.book.for_bed(bed.bed_id, bed.unit)
-        reading = evaluate(
-            outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
-            limits=bed.hr_limits or chosen.limits, window_s=self.spec.window_s,
-        )  # fmt: skip
+        if outputs is None or not all(np.isfinite(value).all() for value in outputs.values()):
+            outputs, reading = {}, UNREADABLE
+        else:
+            step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
+            qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
+            picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
+            bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
+            stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns, bed.rates_from_ns)
+            reading = evaluate(
+                outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
+                limits=bed.hr_limits or chosen.limits, window_s=self.spec.window_s,
+            )  # fmt: skip
         ctx = _Ctx(window, reading, wall_ns, onset_s=chosen.onset_s)
         alerts: list[Alert] = []
         for condition in RHYTHM_CONDITIONS:

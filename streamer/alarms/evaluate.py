@@ -62,6 +62,10 @@ class Reading:
         return self.quality == "good"
 
 
+#: The reading of a window the model gave no numbers for: unusable signal, no heart rate, no rhythm call.
+UNREADABLE = Reading("unusable", None, {}, {}, {}, {"signal_noisy": Verdict("on")})
+
+
 def evaluate(
     outputs: Mapping[str, np.ndarray],
     beats: BeatStats,
