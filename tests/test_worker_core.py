@@ -92,6 +92,25 @@ def test_end_of_stream_cuts_the_last_windows_and_forgetting_drops_every_piece(ci
 
 
 @pytest.mark.slow
+def test_a_window_the_model_cannot_take_costs_the_other_beds_nothing(ci_bundle: Path) -> None:
+    """Found 2026-12-07: samples beyond float32's range made the runtime refuse the whole batch, and the worker's
+    model loop stopped with it (every bed unwatched). The contract now refuses such chunks; should a window the
+    model cannot take still come (here: a chunk built past the contract's checks), the batch is called again
+    window by window: the other beds keep their readings and the bed raises signal_noisy."""
+    core = _core(ci_bundle)
+    for good, bad in zip(_chunks(core.spec, 15, bed="good"), _chunks(core.spec, 15, bed="bad"), strict=True):
+        core.ingest(good, None, "wave", 0)
+        fields = bad.model_dump() | {"samples": (bad.millivolts() * 1e300).tolist()}
+        core.ingest(WaveformChunk.model_construct(**fields), None, "wave", 0)  # past validation: inf in float32
+    outcome = core.drain(flush=True)
+    readings = {bed: [v.quality for v in outcome.vitals if v.bed_id == bed] for bed in ("good", "bad")}
+    assert len(readings["bad"]) >= 4 and set(readings["bad"]) == {"unusable"}, readings
+    assert len(readings["good"]) == len(readings["bad"]) and "unusable" not in readings["good"], readings
+    assert {(a.bed_id, a.condition) for a in outcome.alerts} == {("bad", "signal_noisy")}
+    assert core.metrics.windows_failed._value.get() == len(readings["bad"])
+
+
+@pytest.mark.slow
 def test_batch_full_says_a_batch_waits(ci_bundle: Path) -> None:
     core = _core(ci_bundle, max_batch=2)
     chunks = _chunks(core.spec, 20)

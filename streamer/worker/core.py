@@ -7,6 +7,7 @@ message (`token`) that completed it, so the Kafka edge can acknowledge an input 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -23,6 +24,7 @@ from streamer.metrics import WorkerMetrics
 from streamer.windows import Window
 from streamer.worker.lateness import LatenessSettings, LatenessWatch
 
+log = logging.getLogger("streamer.worker")
 #: Windows are skipped (batcher.py) only where windows two hops apart, those analysed either side of a skipped one,
 #: still overlap by this much: a beat at the edge of one is seen whole by the other.
 MIN_SKIP_OVERLAP_S = 0.5
@@ -173,14 +175,36 @@ class Core:
         return None if deadline is None else max(0.0, (deadline - self.clock()) / 1e9)
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
-        """Blocking model call (run it in a thread): (b, l, s) windows -> outputs keyed by OUTPUT_NAMES."""
+        """Blocking model call (run it in a thread): (b, l, s) windows -> outputs keyed by OUTPUT_NAMES. A call that
+        fails is made again window by window, so that a window the model cannot take never costs the other beds
+        their analysis: its outputs are NaN, which the alarm engine reads as unusable signal."""
         started, cpu_started = time.perf_counter(), time.thread_time()
-        outputs = self.runtime.predict(stack(batch.windows))
+        windows = stack(batch.windows)
+        try:
+            outputs = self.runtime.predict(windows)
+        except Exception:
+            log.exception("a model call of %d windows failed: calling the model on them one by one", len(windows))
+            outputs = self._predict_one_by_one(batch.windows, windows)
         self.metrics.inference_ms.observe((time.perf_counter() - started) * 1e3)
         self.metrics.inference_cpu_s.inc(time.thread_time() - cpu_started)
         self.metrics.batch_size.observe(len(batch.windows))
         self.metrics.windows.inc(len(batch.windows))
         return outputs
+
+    def _predict_one_by_one(self, batch: list[Window], windows: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs of each window alone, NaN for those whose call fails. Raises only when the model fails on a
+        flat window too: then the runtime itself is broken, not one bed's signal."""
+        rows: list[dict[str, np.ndarray] | None] = []
+        for i, window in enumerate(batch):
+            try:
+                rows.append(self.runtime.predict(windows[i : i + 1]))
+            except Exception as error:
+                log.error("the model failed on bed %s (window end %d): %s", window.bed_id, window.window_end_ns, error)
+                rows.append(None)
+        like = next((row for row in rows if row is not None), None) or self.runtime.predict(np.zeros_like(windows[:1]))
+        failed = {name: np.full(value.shape, np.nan, dtype=np.float32) for name, value in like.items()}
+        self.metrics.windows_failed.inc(sum(row is None for row in rows))
+        return {name: np.concatenate([(row or failed)[name] for row in rows]) for name in like}
 
     def conclude(self, batch: Batch, outputs: dict[str, np.ndarray]) -> Outcome:
         """Alarm engine per bed over the batch's windows (in order): the records to publish."""
