@@ -121,9 +121,11 @@ class WaveformChunk(_Record):
                 raise ValueError("chunk is empty: no samples")
             if len(self.data) % (2 * n_leads):
                 raise ValueError(f"{len(self.data)} data bytes do not split into {n_leads} int16 leads")
-            counts = np.frombuffer(self.data, dtype="<i2")
-            peak_mv = max(abs(int(counts.max()) - self.baseline), abs(int(counts.min()) - self.baseline))
-            peak_mv *= UNIT_TO_MV[self.units] / self.gain
+            peak_mv = (32768 + abs(self.baseline)) * UNIT_TO_MV[self.units] / self.gain  # the most it can encode
+            if peak_mv > MAX_ABS_MV:  # only then are the samples read
+                counts = np.frombuffer(self.data, dtype="<i2")
+                peak_mv = max(abs(int(counts.max()) - self.baseline), abs(int(counts.min()) - self.baseline))
+                peak_mv *= UNIT_TO_MV[self.units] / self.gain
         if peak_mv > MAX_ABS_MV:
             raise ValueError(
                 f"samples reach {peak_mv:.3g} mV, beyond the ±{MAX_ABS_MV:,.0f} mV of any body-surface ECG "
