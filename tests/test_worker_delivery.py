@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from worker_support import (  # noqa: F401 (fixture)
     assignments,
     bundle_spec,
@@ -19,7 +21,8 @@ from worker_support import (  # noqa: F401 (fixture)
 )
 
 from deploy.broker import DevBroker
-from streamer.contract import Alert, Vitals, decode_record
+from streamer.contract import Alert, AlertAction, Vitals, decode_record, encode
+from streamer.kafka_io import make_producer
 from streamer.replay.engine import replay
 from streamer.replay.plan import ReplayConfig
 from streamer.replay.scenarios import scenario_recording
@@ -119,3 +122,62 @@ def test_two_workers_split_beds_and_take_over(
 
     asyncio.run(scenario())
     assert_complete_once(*published(kafka, topics), expected)
+
+
+def test_a_bed_silent_through_a_restart_keeps_its_alarms_acknowledgeable_and_its_return_clears_them(
+    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, ci_bundle: Path, fixtures_dir: Path, tmp_path
+) -> None:
+    """Found 2026-12-07: a bed whose signal_lost was raised and which stayed silent through a restart (or past the
+    5-minute idle timeout) was unknown to the worker that took it up; a nurse's acknowledge of it was ignored and,
+    once the bed streamed again, nothing cleared it: the station showed a monitored bed as lost for good. Now the
+    worker takes up such a bed's open alarms from what was published (`Ledger.open_alerts`)."""
+    recording = load_recording(fixtures_dir / "mitdb" / "100").select_leads(["MLII"])
+    partitions = list(range(topics.bed_partitions))
+    partition = DefaultPartitioner()(b"away-001", partitions, partitions)
+    filler = next(p for p in (f"fill{i}" for i in range(1000))
+                  if DefaultPartitioner()(f"{p}-001".encode(), partitions, partitions) == partition)  # fmt: skip
+    group = f"g-{topics.waveform}"
+    stream = ReplayConfig(bed_prefix="away", duration_s=15, speed=5, encoding="int16", chunk_ms=250)
+
+    async def wait_for_lost(states: list[str], timeout_s: float = 30) -> list[Alert]:
+        """The away bed's signal_lost records once their states are `states` (fails at the timeout)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            alerts = [decode_record(r.value, Alert) for r in await read_all(kafka, topics.alerts)]
+            records = [a for a in alerts if a.bed_id == "away-001" and a.condition == "signal_lost"]
+            if [a.state.value for a in records] == states:
+                return records  # type: ignore[return-value]
+            assert asyncio.get_running_loop().time() < deadline, [(a.state.value, a.seq) for a in records]
+            await asyncio.sleep(1.0)
+
+    async def scenario() -> None:
+        first = WorkerProcess(kafka, topics, ci_bundle, tmp_path / "first.log", group=group)
+        await asyncio.to_thread(first.start)
+        try:
+            await replay([recording], stream, kafka, topics.waveform)
+            (raised,) = await wait_for_lost(["raised"])  # the bed went silent
+            # 360 chunks of another bed on its partition: a restart's read-back (256 records first) ends before them
+            fill = ReplayConfig(bed_prefix=filler, duration_s=90, speed=0, encoding="int16", chunk_ms=250)
+            await replay([recording], fill, kafka, topics.waveform)
+            await wait_for_vitals(kafka, topics.vitals, expected_windows(fill, [recording], bundle_spec(ci_bundle)), 60)
+        finally:
+            first.stop()  # a restart (a deploy): the offsets are committed
+        second = WorkerProcess(kafka, topics, ci_bundle, tmp_path / "second.log", group=group)
+        await asyncio.to_thread(second.start)
+        try:
+            action = AlertAction(bed_id="away-001", alert_id=raised.alert_id, action="acknowledge", user="rn-4")
+            producer = make_producer(kafka)
+            await producer.start()
+            try:
+                await producer.send_and_wait(topics.actions, encode(action), key=b"away-001")
+            finally:
+                await producer.stop()
+            await wait_for_lost(["raised", "acknowledged"])
+            back = stream.model_copy(update={"start_time_ns": time.time_ns()})  # the bed streams again
+            await replay([recording], back, kafka, topics.waveform)
+            records = await wait_for_lost(["raised", "acknowledged", "cleared"])
+            assert {a.alert_id for a in records} == {raised.alert_id} and [a.seq for a in records] == [0, 1, 2]
+        finally:
+            second.stop()
+
+    asyncio.run(scenario())

@@ -84,6 +84,23 @@ def test_ledger_drops_what_was_published_and_renames_a_re_raised_active_episode(
     assert ledger.admit(fresh) == fresh
 
 
+def test_the_ledger_keeps_each_open_alarm_s_latest_record_and_its_acknowledge() -> None:
+    """What a worker taking up a bed without its state (after its idle timeout, or silent through a restart)
+    restores: the alarms not yet cleared, acknowledged or not."""
+    ledger = Ledger()
+    states = (AlertState.raised, AlertState.acknowledged, AlertState.updated, AlertState.cleared)
+    raised, acknowledged, updated, cleared = (_alert(state, seq) for seq, state in enumerate(states))
+    ledger.record(raised)
+    assert ledger.open_alerts("b1") == [raised] and ledger.open_alerts("b2") == []
+    ledger.record(acknowledged)
+    ledger.record(updated)
+    assert ledger.open_alerts("b1") == [updated, acknowledged]
+    ledger.record(cleared)
+    assert ledger.open_alerts("b1") == []
+    ledger.record(updated)  # read back out of order after its clear: it stays closed
+    assert ledger.open_alerts("b1") == []
+
+
 class _Event:
     def __init__(self) -> None:
         self.acked = 0

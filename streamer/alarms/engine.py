@@ -229,6 +229,7 @@ class AlarmEngine:
                 acknowledged.add(alert.alert_id)
         for alert in latest.values():
             bed = self._bed(alert.bed_id, alert.unit)
+            bed.now_ns = max(bed.now_ns, alert.event_time_ns)  # an acknowledge before any window is dated by it
             bed.published[alert.alert_id] = alert.seq
             bed.horizon_ns[alert.condition] = max(bed.horizon_ns.get(alert.condition, 0), alert.event_time_ns)
             if alert.state is not AlertState.cleared:

@@ -194,17 +194,34 @@ def create_app(
             return False
         return highwater is not None and message.offset + 1 < highwater
 
+    def adopt(bed_id: str) -> bool:
+        """A bed of this worker's partitions whose state it does not hold (forgotten after its idle timeout, or
+        silent through a restart) takes up its alarms published and not yet cleared: its return clears
+        signal_lost, a nurse's acknowledge applies (taken up afresh, those stayed raised on the station for good).
+        Whether the engine now holds alarms of the bed."""
+        if core.holds(bed_id):
+            return True
+        records = ledger.open_alerts(bed_id)
+        core.alarms.restore(records)
+        return bool(records)
+
     # ---------------------------------------------------------------------------------- the pipeline
 
     async def act(message: Message) -> list[asyncio.Future]:
-        """An acknowledge / pause audio from a dashboard, applied to a bed this worker holds (the alerts' sends),
-        or dead-lettered when malformed."""
+        """An acknowledge / pause audio from a dashboard, applied to a bed of this worker's partitions (the
+        alerts' sends), or dead-lettered when malformed."""
         try:
             action = decode_record(message.value, AlertAction)
         except ValueError as error:
             return [await dead_letter_message(message, str(error))]
         assert isinstance(action, AlertAction)
-        return await publish(Outcome(alerts=core.act(action))) if core.holds(action.bed_id) else []
+        if not adopt(action.bed_id):
+            return []
+        try:
+            return await publish(Outcome(alerts=core.act(action)))
+        finally:
+            if not core.holds(action.bed_id):  # a silent bed: the next adoption reads its alarms again
+                core.alarms.forget(action.bed_id)
 
     async def ingest(messages: list[Message]) -> None:
         """One fetch of input: actions -> alarm engine; waveforms: decode -> dead letters | assembler -> windows ->
@@ -232,11 +249,14 @@ def create_app(
                 if item.bed_id is not None or (
                     message.key is not None and core.holds(message.key.decode(errors="replace"))
                 ):
-                    core.refused(item.bed_id or message.key.decode(), item.reason, *where)  # type: ignore[union-attr]
+                    bed_id = item.bed_id or message.key.decode()  # type: ignore[union-attr]
+                    adopt(bed_id)
+                    core.refused(bed_id, item.reason, *where)
                 hold(message, 0, [await dead_letter(item, message.key)])
                 continue
             sent_ns = round(message.timestamp * 1e9) if message.timestamp else None
             try:
+                adopt(item.bed_id)
                 n_windows, outcome = core.ingest(item, message, *where, sent_ns)
             except Exception as error:  # a bug on one message must neither stop the worker nor lose the message
                 log.exception("chunk failed bed=%s seq=%d", item.bed_id, item.seq)

@@ -68,7 +68,8 @@ class Ledger:
 
     _seen: set[tuple[str, str, int]] = field(default_factory=set)
     _latest: dict[str, _Published] = field(default_factory=dict)
-    _active: dict[tuple[str, str], str] = field(default_factory=dict)  # (bed, condition) -> alert_id
+    _active: dict[str, dict[str, str]] = field(default_factory=dict)  # bed -> condition -> alert_id
+    _open: dict[str, list[Alert]] = field(default_factory=dict)  # alert_id not cleared -> latest record, its ack
     _renamed: dict[str, _Renamed] = field(default_factory=dict)
 
     def record(self, alert: Alert) -> None:
@@ -79,18 +80,32 @@ class Ledger:
             self._latest[alert.alert_id] = _Published(
                 alert.alert_id, alert.bed_id, alert.condition, alert.onset_time_ns, alert.state, alert.seq
             )
-        key = (alert.bed_id, alert.condition)
+        active = self._active.setdefault(alert.bed_id, {})
         if alert.state is AlertState.cleared:
-            if self._active.get(key) == alert.alert_id:
-                del self._active[key]
+            self._open.pop(alert.alert_id, None)
+            if active.get(alert.condition) == alert.alert_id:
+                del active[alert.condition]
         elif self._latest[alert.alert_id].state is not AlertState.cleared:
-            self._active[key] = alert.alert_id
+            active[alert.condition] = alert.alert_id
+            records = self._open.setdefault(alert.alert_id, [alert])
+            if alert.seq >= records[0].seq:
+                records[0] = alert
+            if alert.state is AlertState.acknowledged:
+                records[1:] = [alert]
+        if not active:
+            del self._active[alert.bed_id]
+
+    def open_alerts(self, bed: str) -> list[Alert]:
+        """The records of the bed's alarms not yet cleared (each one's latest and its acknowledge), for a worker
+        that takes the bed up without its state: back after its idle timeout, or silent through a restart."""
+        ids = self._active.get(bed, {}).values()
+        return [record for alert_id in ids for record in self._open.get(alert_id, ())]
 
     def admit(self, alert: Alert) -> Alert | None:
         """The record to publish for an engine alert, or None when it was published already."""
         renamed = self._renamed.get(alert.alert_id)
         if renamed is None and alert.state is AlertState.raised:
-            active_id = self._active.get((alert.bed_id, alert.condition))
+            active_id = self._active.get(alert.bed_id, {}).get(alert.condition)
             if active_id is not None and active_id != alert.alert_id:
                 active = self._latest[active_id]
                 if active.onset_time_ns <= alert.onset_time_ns:
