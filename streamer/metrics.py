@@ -26,7 +26,7 @@ class WorkerMetrics:
             "enecg_windows_skipped", "windows of beds a hop behind left out (the worker is overloaded)", registry=r
         )
         self.windows_failed = Counter(
-            "enecg_windows_failed", "windows the model call failed on (read as unusable signal)", registry=r
+            "enecg_windows_failed", "windows the model call failed on (judged as unusable signal)", registry=r
         )
         self.batch_size = Histogram(
             "enecg_batch_size", "windows per inference call", buckets=_BATCH_BUCKETS, registry=r

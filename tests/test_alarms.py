@@ -239,6 +239,22 @@ def test_outputs_that_are_not_numbers_are_unusable_signal_never_a_rhythm():
     assert vitals[-1].quality == "good" and abs(vitals[-1].heart_rate_bpm - 75) < 2
 
 
+def test_outputs_the_engine_fails_to_read_are_unusable_signal_and_the_worker_goes_on():
+    """A bug meeting an input nobody foresaw (here: outputs without a rhythm head) once raised out of the engine and
+    stopped the worker, whose restart met the same window again. Now the window is unusable signal."""
+    engine = AlarmEngine(SPEC, model_version="test-1")
+    alerts, qualities = [], []
+    for w, out in windows([SINUS, Phase(12), SINUS]):
+        broken = 20 <= seconds(w.window_end_ns) < 32
+        result = engine.process_window(w, {k: v for k, v in out.items() if k != "rhythm_prob"} if broken else out)
+        alerts += result.alerts
+        qualities.append((broken, result.vitals.quality))
+    assert [(a.condition, a.state) for a in alerts] == [
+        ("signal_noisy", AlertState.raised), ("signal_noisy", AlertState.cleared)
+    ]  # fmt: skip
+    assert {q for broken, q in qualities if broken} == {"unusable"} and qualities[-1] == (False, "good")
+
+
 def test_poor_quality_freezes_persistence_counters():
     tri = {"trigeminy": 0.9}  # onset 5 s = 6 windows
     phases = [SINUS, Phase(3, rhythm=tri), Phase(5, rhythm=tri, quality="unusable"), Phase(10, rhythm=tri)]

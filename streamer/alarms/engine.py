@@ -18,6 +18,7 @@ start a new episode of a condition at a signal time it had already published a r
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from streamer.beats import BeatTimeline, pick_beats
 from streamer.contract import Alert, AlertAction, AlertState, Vitals, make_alert_id
 from streamer.windows import Window
 
+log = logging.getLogger("streamer.alarms")
 RHYTHM_CONDITIONS = (
     "asystole", "ventricular_fibrillation", "ventricular_tachycardia", "extreme_bradycardia", "extreme_tachycardia",
     "atrial_fibrillation", "hr_out_of_limits", "pvc_run", "bigeminy", "trigeminy", "frequent_pvcs",
@@ -115,12 +117,9 @@ class AlarmEngine:
         self._bed(bed_id).hr_limits = limits
 
     def process_window(
-        self, window: Window, outputs: Mapping[str, np.ndarray] | None, wall_ns: int | None = None
+        self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None = None
     ) -> WindowResult:
-        """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals.
-        Outputs that are None (the model call failed on this window) or not all finite are no reading of the
-        patient: the window counts as unusable signal (`signal_noisy`), never as a rhythm; NaN read as a QRS
-        track would be no beats, that is asystole."""
+        """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals."""
         bed = self._bed(window.bed_id, window.unit)
         if window.window_end_ns <= bed.seen_ns and bed.segment_start_ns == window.segment_start_ns:
             return WindowResult([], None)  # replayed window: the state already has it
@@ -133,18 +132,9 @@ class AlarmEngine:
         bed.seen_ns = window.window_end_ns
         bed.now_ns = max(bed.now_ns, window.window_end_ns)
         chosen = self.book.for_bed(bed.bed_id, bed.unit)
-        if outputs is None or not all(np.isfinite(value).all() for value in outputs.values()):
-            outputs, reading = {}, UNREADABLE
-        else:
-            step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
-            qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
-            picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
-            bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
-            stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns, bed.rates_from_ns)
-            reading = evaluate(
-                outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
-                limits=bed.hr_limits or chosen.limits, window_s=self.spec.window_s,
-            )  # fmt: skip
+        reading = self._read(bed, window, outputs, bed.hr_limits or chosen.limits)
+        if reading is UNREADABLE:
+            outputs = {}  # no gate weights in its vitals either
         ctx = _Ctx(window, reading, wall_ns, onset_s=chosen.onset_s)
         alerts: list[Alert] = []
         for condition in RHYTHM_CONDITIONS:
@@ -159,6 +149,27 @@ class AlarmEngine:
             alerts += self._step(bed, condition, Verdict("off"), ctx)
         vitals = vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version, chosen.echo)
         return WindowResult(alerts, vitals)
+
+    def _read(self, bed: _Bed, window: Window, outputs: Mapping[str, np.ndarray], limits: HrLimits) -> Reading:
+        """The window's reading. Outputs that are not all finite (a model overflowing: NaN read as a QRS track is
+        no beats, that is asystole), or that fail to be read (a bug meeting an input nobody foresaw, which would
+        stop the worker, and its restart meet the window again), are no reading of the patient: the window counts
+        as unusable signal (`signal_noisy`), never as a rhythm."""
+        if not all(np.isfinite(value).all() for value in outputs.values()):
+            return UNREADABLE
+        try:
+            step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
+            qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
+            picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
+            bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
+            stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns, bed.rates_from_ns)
+            return evaluate(
+                outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
+                limits=limits, window_s=self.spec.window_s,
+            )  # fmt: skip
+        except Exception:
+            log.exception("reading the outputs of bed %s (window end %d) failed", bed.bed_id, window.window_end_ns)
+            return UNREADABLE
 
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         """Assembler events -> technical alarms: leads_missing/leads_restored -> leads_off; gap/stalled ->

@@ -62,7 +62,7 @@ class Reading:
         return self.quality == "good"
 
 
-#: The reading of a window the model gave no numbers for: unusable signal, no heart rate, no rhythm call.
+#: The reading of a window without usable numbers from the model: unusable signal, no heart rate, no rhythm call.
 UNREADABLE = Reading("unusable", None, {}, {}, {}, {"signal_noisy": Verdict("on")})
 
 
