@@ -13,9 +13,10 @@ from streamer.contract import Alert, AlertState, Priority, make_alert_id
 from streamer.settings import KafkaSettings
 from streamer.worker.app import faust_settings
 from streamer.worker.config import WorkerConfig
-from streamer.worker.delivery import AckTracker, Ledger
+from streamer.worker.delivery import PRUNE_EVERY, AckTracker, Ledger
 from streamer.worker.transport import BedPartitionAssignor
 
+NS = 1_000_000_000
 CONFIG = WorkerConfig(bundle=Path("unused"))
 
 
@@ -99,6 +100,23 @@ def test_the_ledger_keeps_each_open_alarm_s_latest_record_and_its_acknowledge() 
     assert ledger.open_alerts("b1") == []
     ledger.record(updated)  # read back out of order after its clear: it stays closed
     assert ledger.open_alerts("b1") == []
+
+
+def test_the_ledger_forgets_episodes_cleared_an_hour_before_its_newest_record() -> None:
+    """It held every episode for as long as the worker ran (~800 bytes each): 30,000 episodes, one a second of
+    signal, leave at most the last hour's and those still open."""
+    ledger = Ledger()
+    still_open = _alert(AlertState.raised, 0, onset=10**18, bed="open")
+    ledger.record(still_open)
+    episodes = [(_alert(AlertState.raised, 0, 10**18 + i * NS), _alert(AlertState.cleared, 1, 10**18 + i * NS))
+                for i in range(1, 30_001)]  # fmt: skip
+    for raised, cleared in episodes:
+        ledger.record(raised)
+        ledger.record(cleared)
+    assert len(ledger) <= 2 * 3600 + PRUNE_EVERY
+    assert ledger.admit(episodes[0][1]) is not None  # 8 h before the newest: forgotten
+    assert ledger.admit(episodes[-3600][1]) is None  # within the hour: still known as published
+    assert ledger.open_alerts("open") == [still_open] and ledger.admit(still_open) is None
 
 
 class _Event:

@@ -42,6 +42,9 @@ from streamer.settings import KafkaSettings
 
 # ------------------------------------------------------------------------------------------- the ledger
 
+KEEP_CLEARED_S = 3600.0  # signal time a cleared episode stays in the ledger
+PRUNE_EVERY = 10_000  # episodes held before the first pruning (then twice those kept)
+
 
 @dataclass
 class _Published:
@@ -51,6 +54,7 @@ class _Published:
     onset_time_ns: int
     state: AlertState
     seq: int
+    event_time_ns: int
 
 
 @dataclass
@@ -66,20 +70,26 @@ class _Renamed:
 class Ledger:
     """What this consumer group already published on the alerts topic; decides what may be published now."""
 
-    _seen: set[tuple[str, str, int]] = field(default_factory=set)
+    _seen: dict[str, set[tuple[str, int]]] = field(default_factory=dict)  # alert_id -> its (state, seq) published
     _latest: dict[str, _Published] = field(default_factory=dict)
     _active: dict[str, dict[str, str]] = field(default_factory=dict)  # bed -> condition -> alert_id
     _open: dict[str, list[Alert]] = field(default_factory=dict)  # alert_id not cleared -> latest record, its ack
     _renamed: dict[str, _Renamed] = field(default_factory=dict)
+    _newest_ns: int = 0  # the newest event time recorded
+    _prune_at: int = PRUNE_EVERY  # episodes held when `_prune` runs next
 
     def record(self, alert: Alert) -> None:
         """Notes an alert as published (read back from the topic, or just sent)."""
-        self._seen.add((alert.alert_id, alert.state.value, alert.seq))
+        self._seen.setdefault(alert.alert_id, set()).add((alert.state.value, alert.seq))
         latest = self._latest.get(alert.alert_id)
         if latest is None or alert.seq >= latest.seq:
             self._latest[alert.alert_id] = _Published(
-                alert.alert_id, alert.bed_id, alert.condition, alert.onset_time_ns, alert.state, alert.seq
-            )
+                alert.alert_id, alert.bed_id, alert.condition, alert.onset_time_ns, alert.state, alert.seq,
+                alert.event_time_ns,
+            )  # fmt: skip
+            self._newest_ns = max(self._newest_ns, alert.event_time_ns)
+            if len(self._latest) > self._prune_at:
+                self._prune()
         active = self._active.setdefault(alert.bed_id, {})
         if alert.state is AlertState.cleared:
             self._open.pop(alert.alert_id, None)
@@ -119,9 +129,25 @@ class Ledger:
                     "seq": alert.seq + renamed.seq_offset,
                 }
             )
-        if (alert.alert_id, alert.state.value, alert.seq) in self._seen:
+        if (alert.state.value, alert.seq) in self._seen.get(alert.alert_id, ()):
             return None
         return alert
+
+    def _prune(self) -> None:
+        """Drops the episodes cleared more than `KEEP_CLEARED_S` before the newest record: the engine re-derives
+        old windows only while rebuilding a partition, which reads the alerts topic into the ledger first, so the
+        ledger needs no older past (it grew by ~800 bytes an episode for as long as the worker ran)."""
+        horizon = self._newest_ns - round(KEEP_CLEARED_S * 1e9)
+        old = {i for i, p in self._latest.items() if p.state is AlertState.cleared and p.event_time_ns < horizon}
+        for alert_id in old:
+            del self._latest[alert_id]
+            self._seen.pop(alert_id, None)
+        self._renamed = {engine_id: r for engine_id, r in self._renamed.items() if r.published_id not in old}
+        self._prune_at = max(PRUNE_EVERY, 2 * len(self._latest))
+
+    def __len__(self) -> int:
+        """Episodes (alert ids) held."""
+        return len(self._latest)
 
     def forget_beds(self, beds: Iterable[str]) -> None:
         """Drops the renames of beds this worker no longer holds (their published facts stay)."""
