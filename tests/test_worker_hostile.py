@@ -284,6 +284,24 @@ def assert_bounded_letter(letter: DeadLetter, raw: bytes, bed: str | None) -> No
     assert letter.bed_id == bed
 
 
+def refused_with_signal_lost(
+    ward: Ward, bed: str, raw: bytes, reason: str, watched: tuple[str, ...]
+) -> tuple[float, dict[str, float]]:
+    """Sends `raw` for `bed`: it is dead-lettered (bounded, the reason naming `reason`, the bed named), the bed
+    raises signal_lost, the `watched` beds keep their vitals and the worker lives. Returns (seconds to the alarm,
+    the watched beds' longest vitals gaps)."""
+    (sent,) = ward.send([(bed, raw)])
+    sent_s = sent.timestamp / 1e3
+    ((_, letter),) = dead_letters_of(ward, [sent], timeout_s=30).values()
+    assert reason in letter.reason, letter.reason
+    assert_bounded_letter(letter, raw, bed)
+    alarm_s = technical_alarm_after(ward, bed, "signal_lost", sent_s)
+    time.sleep(max(0.0, sent_s + OBSERVE_S - time.time()))
+    gaps = assert_beds_monitored(ward, watched, sent_s - 1, sent_s + OBSERVE_S)
+    assert ward.first.alive
+    return alarm_s, gaps
+
+
 # -------------------------------------------------------------------------------------------- tests
 
 
@@ -296,15 +314,7 @@ def test_950kb_float_chunk_with_one_nan_is_dead_lettered_bounded(ward: Ward) -> 
                       "start_time_ns": time.time_ns(), "sample_rate_hz": 250.0, "leads": ["II"],
                       "samples": [samples]}).encode()  # fmt: skip
     assert 900_000 < len(raw) < MAX_MESSAGE_BYTES
-    (sent,) = ward.send([("nan-bed", raw)])
-    sent_s = sent.timestamp / 1e3
-    ((_, letter),) = dead_letters_of(ward, [sent], timeout_s=30).values()
-    assert "NaN" in letter.reason
-    assert_bounded_letter(letter, raw, "nan-bed")
-    alarm_s = technical_alarm_after(ward, "nan-bed", "signal_lost", sent_s)
-    time.sleep(max(0.0, sent_s + OBSERVE_S - time.time()))
-    gaps = assert_beds_monitored(ward, HEALTHY, sent_s - 1, sent_s + OBSERVE_S)
-    assert ward.first.alive
+    alarm_s, gaps = refused_with_signal_lost(ward, "nan-bed", raw, "NaN", HEALTHY)
     join = second_worker_joins(ward, "nan")
     print(f"\nNaN chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}; {join}")
 
@@ -404,14 +414,7 @@ def test_binary_chunk_of_hours_is_refused_and_other_beds_go_on(ward: Ward) -> No
     sine = (np.sin(np.arange(n) * 2 * np.pi / 50) * 200).astype("<i2").tobytes()
     raw = BINARY_MAGIC + struct.pack("<I", len(header)) + header + sine
     assert len(raw) <= MAX_MESSAGE_BYTES and n / 50 > 2 * 3600
-    (sent,) = ward.send([("long-bed", raw)])
-    sent_s = sent.timestamp / 1e3
-    ((_, letter),) = dead_letters_of(ward, [sent], timeout_s=30).values()
-    assert "at most 10 s" in letter.reason
-    assert_bounded_letter(letter, raw, "long-bed")
-    alarm_s = technical_alarm_after(ward, "long-bed", "signal_lost", sent_s)
-    time.sleep(max(0.0, sent_s + OBSERVE_S - time.time()))
-    gaps = assert_beds_monitored(ward, STREAMING, sent_s - 1, sent_s + OBSERVE_S)
+    alarm_s, gaps = refused_with_signal_lost(ward, "long-bed", raw, "at most 10 s", STREAMING)
     _, alerts, _ = ward.outputs()
     assert not [a for _, a in alerts if a.bed_id == "long-bed" and a.priority.value != "technical"]
     join = second_worker_joins(ward, "long")
@@ -466,13 +469,5 @@ def test_samples_beyond_any_ecg_are_refused_and_every_other_bed_keeps_its_analys
     raw = json.dumps({"schema_version": 1, "bed_id": "huge-bed", "device_id": "m", "seq": 0,
                       "start_time_ns": time.time_ns() - 10 * 10**9, "sample_rate_hz": 250.0, "leads": ["II"],
                       "samples": [(np.sin(2 * np.pi * t) * 1e300).tolist()]}).encode()  # fmt: skip
-    (sent,) = ward.send([("huge-bed", raw)])
-    sent_s = sent.timestamp / 1e3
-    ((_, letter),) = dead_letters_of(ward, [sent], timeout_s=30).values()
-    assert "samples reach 1e+300 mV" in letter.reason
-    assert_bounded_letter(letter, raw, "huge-bed")
-    alarm_s = technical_alarm_after(ward, "huge-bed", "signal_lost", sent_s)
-    time.sleep(max(0.0, sent_s + OBSERVE_S - time.time()))
-    gaps = assert_beds_monitored(ward, STREAMING, sent_s - 1, sent_s + OBSERVE_S)
-    assert ward.first.alive
+    alarm_s, gaps = refused_with_signal_lost(ward, "huge-bed", raw, "samples reach 1e+300 mV", STREAMING)
     print(f"\n1e300 mV chunk: signal_lost after {alarm_s:.1f} s; vitals gaps {gaps}")
