@@ -12,6 +12,7 @@ import pytest
 from models.config import InputSpec
 from models.tasks import ECTOPY_LABELS, QUALITY_LABELS, RHYTHM_LABELS, TASKS
 from streamer.alarms import AlarmEngine, HrLimits
+from streamer.alarms import engine as engine_module
 from streamer.assembly import StreamEvent
 from streamer.contract import AlertAction, AlertState, Priority, make_alert_id
 from streamer.windows import Window
@@ -253,6 +254,53 @@ def test_outputs_the_engine_fails_to_read_are_unusable_signal_and_the_worker_goe
         ("signal_noisy", AlertState.raised), ("signal_noisy", AlertState.cleared)
     ]  # fmt: skip
     assert {q for broken, q in qualities if broken} == {"unusable"} and qualities[-1] == (False, "good")
+
+
+def test_a_bed_the_engine_fails_on_raises_signal_lost_keeps_its_alarms_and_costs_no_other_bed(monkeypatch):
+    """A bug past the reading (here: building a window's vitals fails for one bed from 25 s to 30 s) once stopped
+    the worker, every bed of it unwatched. Now that bed's analysis starts over: it raises signal_lost (no analysis,
+    no vitals), its VT alarm stands (not raised twice), and signal_lost clears once its windows are read again."""
+    real = engine_module.vitals_record
+
+    def failing(bed_id, unit, window, *rest):
+        if bed_id == "bed-1" and 25 <= seconds(window.window_end_ns) < 30:
+            raise KeyError("gate_weights")
+        return real(bed_id, unit, window, *rest)
+
+    monkeypatch.setattr(engine_module, "vitals_record", failing)
+    engine = AlarmEngine(SPEC, model_version="test-1")
+    vt = Phase(30, bpm=180, rhythm={"ventricular_tachycardia": 0.9})
+    alerts, vitals = [], {"bed-1": 0, "bed-2": 0}
+    for (w1, out1), (w2, out2) in zip(windows([SINUS, vt]), windows([SINUS, vt], bed="bed-2"), strict=True):
+        for w, out in ((w1, out1), (w2, out2)):
+            result = engine.process_window(w, out, wall_ns=w.window_end_ns)
+            alerts += result.alerts
+            vitals[w.bed_id] += result.vitals is not None
+    mine = [(a.condition, a.state, seconds(a.event_time_ns)) for a in alerts if a.bed_id == "bed-1"]
+    raised = [c for c, s, _ in mine if s is AlertState.raised]
+    others = [a.condition for a in alerts if a.bed_id == "bed-2" and a.state is AlertState.raised]
+    assert others == ["ventricular_tachycardia", "hr_out_of_limits"]
+    assert raised == ["ventricular_tachycardia", "signal_lost", "hr_out_of_limits"], mine  # HR's persistence restarts
+    lost = first(alerts, "signal_lost")
+    assert seconds(lost.event_time_ns) == 25 and "analysis failed" in lost.message
+    cleared = first(alerts, "signal_lost", AlertState.cleared)
+    assert cleared is not None and 30 <= seconds(cleared.event_time_ns) <= 35
+    assert "ventricular_tachycardia" in engine.active_alerts("bed-1")
+    windows_per_bed = len(list(windows([SINUS, vt])))
+    assert vitals == {"bed-1": windows_per_bed - 5, "bed-2": windows_per_bed}
+
+
+def test_an_event_or_an_action_the_engine_fails_on_raises_signal_lost_instead_of_stopping_the_worker(monkeypatch):
+    engine, _ = run([SINUS])
+    monkeypatch.setattr(AlarmEngine, "_on_event", lambda self, event, wall_ns: {}["a bug"])
+    monkeypatch.setattr(AlarmEngine, "_on_action", lambda self, bed, action, wall_ns: {}["a bug"])
+    event = StreamEvent("leads_restored", "bed-1", "icu", T0 + 20 * NS, T0 + 20 * NS)
+    alerts = engine.process_event(event)
+    assert [(a.condition, a.state) for a in alerts] == [("signal_lost", AlertState.raised)]
+    assert "a leads_restored event" in alerts[0].message
+    action = AlertAction(bed_id="bed-1", alert_id=None, action="acknowledge", user="rn")
+    assert engine.apply_action(action) == []  # signal_lost stands already: not raised twice
+    assert list(engine.active_alerts("bed-1")) == ["signal_lost"]
 
 
 def test_poor_quality_freezes_persistence_counters():

@@ -120,9 +120,20 @@ class AlarmEngine:
         self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None = None
     ) -> WindowResult:
         """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals."""
+        alerts: list[Alert] = []
+        try:
+            return WindowResult(alerts, self._judge(window, outputs, wall_ns, alerts))
+        except Exception:
+            alerts += self._failed(window.bed_id, window.window_end_ns, wall_ns, "a window")
+            return WindowResult(alerts, None)
+
+    def _judge(
+        self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None, alerts: list[Alert]
+    ) -> Vitals | None:
+        """`process_window`'s work; each alert joins ``alerts`` as it is made (kept should a later step fail)."""
         bed = self._bed(window.bed_id, window.unit)
         if window.window_end_ns <= bed.seen_ns and bed.segment_start_ns == window.segment_start_ns:
-            return WindowResult([], None)  # replayed window: the state already has it
+            return None  # replayed window: the state already has it
         if bed.segment_start_ns != window.segment_start_ns:  # after a gap: streaks start over
             if window.segment_start_ns < bed.seen_ns:  # the bed's stream restarted earlier (a device clock reset)
                 bed.seen_ns, bed.rates_from_ns = 0, None
@@ -136,7 +147,6 @@ class AlarmEngine:
         if reading is UNREADABLE:
             outputs = {}  # no gate weights in its vitals either
         ctx = _Ctx(window, reading, wall_ns, onset_s=chosen.onset_s)
-        alerts: list[Alert] = []
         for condition in RHYTHM_CONDITIONS:
             if condition in chosen.disabled:  # switched off for this bed: never raised, an active one ends now
                 alerts += self._switched_off(bed, condition, ctx)
@@ -145,16 +155,16 @@ class AlarmEngine:
         if not reading.analysable or reading.verdicts["asystole"].state == "on":
             bed.rates_from_ns = window.window_end_ns  # beats on either side make no RR interval
         alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
-        for condition in ("signal_lost", "leads_off"):  # a window means signal and leads are back
-            alerts += self._step(bed, condition, Verdict("off"), ctx)
         vitals = vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version, chosen.echo)
-        return WindowResult(alerts, vitals)
+        for condition in ("signal_lost", "leads_off"):  # a window judged whole means signal and leads are back
+            alerts += self._step(bed, condition, Verdict("off"), ctx)
+        return vitals
 
     def _read(self, bed: _Bed, window: Window, outputs: Mapping[str, np.ndarray], limits: HrLimits) -> Reading:
         """The window's reading. Outputs that are not all finite (a model overflowing: NaN read as a QRS track is
-        no beats, that is asystole), or that fail to be read (a bug meeting an input nobody foresaw, which would
-        stop the worker, and its restart meet the window again), are no reading of the patient: the window counts
-        as unusable signal (`signal_noisy`), never as a rhythm."""
+        no beats, that is asystole), or that fail to be read (a bug meeting an input nobody foresaw), are no
+        reading of the patient: the window counts as unusable signal (`signal_noisy`), never as a rhythm, and the
+        bed's state goes on (failures past the reading: `_failed`)."""
         if not all(np.isfinite(value).all() for value in outputs.values()):
             return UNREADABLE
         try:
@@ -177,6 +187,12 @@ class AlarmEngine:
         -> second_monitor; delayed/in_time (the worker's lateness watch) -> analysis_delayed. An event never moves
         the clock that tells replayed windows from new ones: a stall's end is wall-clock silence added to signal
         time, and the bed's next real windows (signal resuming where it stopped) come before it."""
+        try:
+            return self._on_event(event, wall_ns)
+        except Exception:
+            return self._failed(event.bed_id, event.end_ns, wall_ns, f"a {event.kind} event")
+
+    def _on_event(self, event: StreamEvent, wall_ns: int | None) -> list[Alert]:
         bed = self._bed(event.bed_id, event.unit)
         bed.now_ns = max(bed.now_ns, event.end_ns)
         cfg = self.settings.conditions
@@ -210,6 +226,12 @@ class AlarmEngine:
         bed = self._beds.get(action.bed_id)
         if bed is None:
             return []
+        try:
+            return self._on_action(bed, action, wall_ns)
+        except Exception:
+            return self._failed(bed.bed_id, bed.now_ns, wall_ns, f"a nurse's {action.action}")
+
+    def _on_action(self, bed: _Bed, action: AlertAction, wall_ns: int | None) -> list[Alert]:
         targets = [a for a in bed.active.values() if action.alert_id in (None, a.alert_id)]
         ctx = _Ctx(None, None, wall_ns, bed.now_ns, f"by {action.user}")
         alerts: list[Alert] = []
@@ -263,6 +285,26 @@ class AlarmEngine:
         """condition -> alert_id of the bed's alarms not yet cleared."""
         bed = self._beds.get(bed_id)
         return {c: a.alert_id for c, a in bed.active.items()} if bed else {}
+
+    def _failed(self, bed_id: str, at_ns: int, wall_ns: int | None, what: str) -> list[Alert]:
+        """The engine failed on one bed's input: a bug meeting a state nobody foresaw. Raised out of the engine, it
+        would stop the worker, and its restart meet the same input again: every bed of the worker unwatched.
+        Instead the bed's analysis starts over (beat timeline, streaks; its alarms stand) and it raises
+        signal_lost, which its next windows read again clear. Should even that fail, the bed's state is dropped."""
+        log.exception("the alarm engine failed on bed %s (%s): the bed's analysis starts over", bed_id, what)
+        try:
+            old = self._beds.pop(bed_id, None) or _Bed(bed_id)
+            bed = self._beds[bed_id] = _Bed(
+                bed_id, old.unit, now_ns=max(old.now_ns, at_ns), seen_ns=old.seen_ns, rates_from_ns=at_ns,
+                active=old.active, published=old.published, horizon_ns=old.horizon_ns, hr_limits=old.hr_limits,
+                audio_paused_until_ns=old.audio_paused_until_ns,
+            )  # fmt: skip
+            ctx = _Ctx(None, None, wall_ns, bed.now_ns, f"the analysis failed on {what} and starts over")
+            return self._raise(bed, "signal_lost", at_ns, {}, ctx)
+        except Exception:
+            log.exception("raising signal lost for bed %s failed too: its alarm state is dropped", bed_id)
+            self._beds.pop(bed_id, None)
+            return []
 
     # --------------------------------------------------------------------------------- state machine
 
