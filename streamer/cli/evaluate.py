@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 
 from streamer.cli.main import CommandError
+from streamer.replay.variations import KINDS
 
 EXAMPLES = """examples:
   enecg evaluate --bundle models/bundles/default ../shared/data/mitdb/100 ../shared/data/mitdb/101
@@ -16,6 +18,8 @@ EXAMPLES = """examples:
   enecg evaluate --bundle B synth:sinus-vt-sinus synth:af --skip-s 0 --report-dir out/eval
   enecg evaluate --bundle B synth:sinus-vt-sinus synth:asystole --skip-s 0 --no-peers --grid-phases 5
       alarm delays with the onsets at 5 places between two window ends (median and max per condition)
+  enecg evaluate --bundle B ../shared/data/mitdb/100 --no-peers --vary inverted --vary gain=0.25 --vary rate=500
+      each record as recorded and as a monitor with a reversed lead, a small QRS or another rate would stream it
 """
 
 
@@ -53,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="play each record K times at K offsets within one hop of the window grid, so alarm delays cover "
              "onsets anywhere between two window ends (default 1)",
     )  # fmt: skip
+    parser.add_argument(
+        "--vary", action="append", default=[], metavar="VARIATION",
+        help="also evaluate each record as a monitor would stream it with this variation, which changes none of "
+             "its labels (repeatable; rows '<record>~<variation>', pooled figures pool every row): "
+             + "; ".join(f"{name}: {what}" for name, what in KINDS.items()),
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -62,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.evaluation.peers import PEERS
     from streamer.evaluation.report import text_table, write_report
     from streamer.replay.sources import SourceError, parse_lead_map
+    from streamer.replay.variations import Variation, vary
 
     if args.skip_s < 0:
         raise CommandError(f"--skip-s must be >= 0, got {args.skip_s}")
@@ -76,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         lead_map = parse_lead_map(args.lead)
     except SourceError as error:
         raise CommandError(str(error)) from None
+    try:
+        variations = [Variation.parse(text) for text in args.vary]
+    except ValueError as error:
+        raise CommandError(f"--vary: {error}") from None
     records = []
     for path in args.records:
         try:
@@ -85,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
                 records.append(load_eval_record(path, leads, lead_map))
         except (SourceError, KeyError, ValueError, OSError) as error:
             raise CommandError(f"cannot evaluate {path}: {str(error).strip(chr(34) + chr(39))}") from error
+    records += [
+        dataclasses.replace(record, record_id=f"{record.record_id}~{v.label}", recording=vary(record.recording, v))
+        for record in records
+        for v in variations
+    ]
     try:
         result = evaluate(records, args.bundle, backend=args.backend, peers=PEERS if args.peers else (),
                           skip_s=args.skip_s, chunk_ms=args.chunk_ms, grid_phases=args.grid_phases)  # fmt: skip
@@ -105,4 +125,5 @@ def _command(args: argparse.Namespace) -> str:
         [] if args.peers else ["--no-peers"]
     )
     words += ["--grid-phases", str(args.grid_phases)] if args.grid_phases > 1 else []
+    words += [w for item in args.vary for w in ("--vary", item)]
     return shlex.join(words)
