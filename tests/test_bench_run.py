@@ -56,6 +56,7 @@ def test_end_to_end_on_the_dev_broker(ci_bundle: Path, tmp_path: Path) -> None:
     e2e = measure_end_to_end(ci_bundle, 2, duration_s=8.0, chunk_ms=500.0, workdir=tmp_path, idle_s=0.5)
     assert e2e.vitals >= 2  # each bed's 8 s hold at least one window on the hop grid
     assert e2e.vitals_latency_ms is not None and e2e.vitals_latency_ms.n == e2e.vitals
+    assert (e2e.p99_thirds_ms is None) == (e2e.vitals < 3)  # thirds of fewer than 3 records say nothing
     assert e2e.worker_cpu_s > 0 and e2e.rss_idle_mb > 50 and e2e.rss_peak_mb >= e2e.rss_idle_mb
     assert e2e.broker_cores is not None  # the Tansu child found in /proc
     assert e2e.technical_beds == {}  # in time, signal throughout (the replay's end is not counted)

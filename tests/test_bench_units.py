@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from streamer.bench.capacity import BatchCost, Capacity
-from streamer.bench.latency import EndToEnd
+from streamer.bench.latency import EndToEnd, _p99_thirds
 from streamer.bench.report import BenchReport, Machine, hop_rows, render, speedups
 from streamer.bench.stats import Clock, percentiles, process_usage
 
@@ -107,7 +107,7 @@ def sample_report() -> BenchReport:
         alerts_latency_ms=None, worker_cpu_s=3.0, worker_cores=0.12, worker_idle_cores=0.04, broker_cores=0.2,
         cpu_ms_per_bed_s=15.0, model_cpu_ms_per_bed_s=12.0, mean_batch=3.5, skipped_pct=25.0,
         rss_idle_mb=515.0, rss_peak_mb=545.0, rss_per_bed_mb=3.0, startup_s=9.5,
-        technical_beds={"analysis_delayed": 7},
+        technical_beds={"analysis_delayed": 7}, p99_thirds_ms=(600.0, 897.0),
     )  # fmt: skip
     rows = [capacity("torch", "torch", 300), capacity("naive", "torch-unmerged-lora", 120, batch=1.0)]
     model = BatchCost(path="torch", batch=32, calls=4, cpu_ms_per_window=6.0, wall_ms_per_window=6.1, beds_per_core=417)
@@ -129,7 +129,7 @@ def test_render_shows_every_table_with_the_figures() -> None:
     assert any(line.startswith("naive ") and line.rstrip().endswith("1.00x") for line in lines)
     assert "EXTRAPOLATED" in text and "hop s" in text and "5.00 CPU ms per window" in text  # 1.6 s / 320 windows
     e2e_row = next(line for line in lines if line.startswith("10 ") and " 60 " in line)
-    assert e2e_row.split()[2:5] == ["550", "891", "900"]  # p50, p99, max of the latencies above
+    assert e2e_row.split()[2:8] == ["550", "891", "900", "600", "/", "897"]  # p50, p99, max; p99 by thirds
     assert e2e_row.split()[-11:-5] == ["15.00", "12.00", "1.25", "3.5", "25", "%"]  # worker, model, ratio, batch,
     # the windows skipped
     assert e2e_row.split()[-2:] == ["analysis_delayed", "7"]  # beds that raised a technical alarm
@@ -151,3 +151,13 @@ def test_json_shape_round_trips() -> None:
     assert data["end_to_end"][0]["vitals_latency_ms"]["p99"] == pytest.approx(891.0)
     assert {"cpu_ms_per_bed_s", "rss_per_bed_mb", "worker_cores"} <= set(data["end_to_end"][0])
     assert BenchReport.model_validate(data) == report
+
+
+def test_the_p99_of_the_first_and_last_third_shows_a_worker_falling_behind() -> None:
+    steady = [(end * 1_000_000_000, 300.0 + end % 7) for end in range(90)]
+    behind = [(end * 1_000_000_000, 300.0 + 100 * end) for end in range(90)]  # 100 ms later each window
+    first, last = _p99_thirds(steady)
+    assert abs(first - last) < 1
+    first, last = _p99_thirds(behind)
+    assert first < 3_300 and last > 8_900
+    assert _p99_thirds(steady[:2]) is None

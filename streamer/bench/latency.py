@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from streamer.bench.capacity import bench_recording
@@ -42,6 +43,9 @@ class EndToEnd(BaseModel):
     alerts: int  # alert records with a window in their evidence (a stream's end raises others, windowless)
     vitals_latency_ms: Percentiles | None
     alerts_latency_ms: Percentiles | None  # alerts with a window in their evidence
+    #: vitals p99 of the first and of the last third of the replay (by window end): a worker keeping up holds it,
+    #: one falling behind grows it
+    p99_thirds_ms: tuple[float, float] | None = None
     technical_beds: dict[str, int] = {}  # technical condition raised -> beds that raised it (analysis_delayed: behind)
     worker_cpu_s: float  # from the replay's start until its vitals stopped growing
     worker_cores: float  # worker_cpu_s / that wall time: cores the worker kept busy
@@ -64,14 +68,25 @@ async def _read(kafka: KafkaSettings, topic: str, kind: type[Vitals] | type[Aler
     return [(r.timestamp, decode_record(r.value, kind)) async for r in tail(kafka, topic, idle_timeout_s=2.0)]
 
 
-def _latencies(records: list[tuple[int, Any]]) -> list[float]:
-    """Latency (ms) of every record with a window: its Kafka timestamp - its window's end."""
+def _latencies(records: list[tuple[int, Any]]) -> list[tuple[int, float]]:
+    """(window end ns, latency ms) of every record with a window; latency = its Kafka timestamp - its window's
+    end."""
     lags = []
     for timestamp, value in records:
         end_ns = value.evidence.window_end_ns if isinstance(value, Alert) else getattr(value, "window_end_ns", None)
         if end_ns is not None:
-            lags.append(timestamp - end_ns / 1e6)
+            lags.append((end_ns, timestamp - end_ns / 1e6))
     return lags
+
+
+def _p99_thirds(lags: list[tuple[int, float]]) -> tuple[float, float] | None:
+    """p99 latency of the records whose windows end in the first third of the replay's span, and in the last."""
+    if len(lags) < 3:
+        return None
+    ends = np.array([end for end, _ in lags], dtype=np.int64)
+    ms = np.array([lag for _, lag in lags])
+    first, last = np.quantile(ends, [1 / 3, 2 / 3])
+    return float(np.percentile(ms[ends <= first], 99)), float(np.percentile(ms[ends >= last], 99))
 
 
 def _technical_beds(alerts: list[tuple[int, Alert]], before_ns: int) -> dict[str, int]:
@@ -118,7 +133,7 @@ async def _run(
     recording: Recording,
     pids: list[int],
     deadline_s: float,
-) -> tuple[list[float], list[float], dict[str, int], list[list[ProcessUsage]]]:
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]], dict[str, int], list[list[ProcessUsage]]]:
     """Replays at real time while sampling usage of `pids`; then reads the outputs once they stop growing.
 
     Outputs are read after the replay, not tailed during it: on this broker every fetch scans the partition,
@@ -135,7 +150,7 @@ async def _run(
         timed = config.model_copy(update={"start_time_ns": time.time_ns()})
         await replay([recording], timed, kafka, topics.waveform)
         ended = time.monotonic()
-        vitals: list[float] = []
+        vitals: list[tuple[int, float]] = []
         done_at = len(samples)
         while time.monotonic() < ended + deadline_s:
             await asyncio.sleep(1.0)
@@ -236,8 +251,9 @@ def measure_end_to_end(
         chunk_ms=chunk_ms,
         vitals=len(vitals),
         alerts=len(alerts),
-        vitals_latency_ms=percentiles(vitals),
-        alerts_latency_ms=percentiles(alerts),
+        vitals_latency_ms=percentiles([lag for _, lag in vitals]),
+        alerts_latency_ms=percentiles([lag for _, lag in alerts]),
+        p99_thirds_ms=_p99_thirds(vitals),
         technical_beds=technical,
         worker_cpu_s=round(cpu_s, 2),
         worker_cores=round(cpu_s / wall_s, 3),

@@ -187,7 +187,8 @@ def render(report: BenchReport) -> str:
             "/metrics), worker/model = how much the whole worker costs per unit of model; the broker's CPU is beside "
             "it. Skipped: the share of windows a worker behind left out (every other window of a bed a hop behind, "
             "--skip-behind). Technical (beds): how many beds raised each technical alarm (analysis_delayed: the "
-            "worker fell behind).",
+            "worker fell behind). p99 1st/last third: the vitals p99 of the replay's first and last third (by window "
+            "end): a worker that keeps up holds it, one falling behind grows it.",
         ]
         rows = [
             [
@@ -196,6 +197,7 @@ def render(report: BenchReport) -> str:
                 _ms(e.vitals_latency_ms, "p50"),
                 _ms(e.vitals_latency_ms, "p99"),
                 _ms(e.vitals_latency_ms, "max"),
+                "-" if e.p99_thirds_ms is None else "{:.0f} / {:.0f}".format(*e.p99_thirds_ms),
                 f"{e.alerts} ({_ms(e.alerts_latency_ms, 'p50')}/{_ms(e.alerts_latency_ms, 'p99')})",
                 f"{e.worker_cores:.3f}",
                 f"{e.cpu_ms_per_bed_s:.2f}",
@@ -210,7 +212,8 @@ def render(report: BenchReport) -> str:
             ]
             for e in report.end_to_end
         ]
-        header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "alerts (p50/p99)", "worker cores", "CPU ms/bed-s"]
+        header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "p99 1st/last third", "alerts (p50/p99)"]
+        header += ["worker cores", "CPU ms/bed-s"]
         header += ["model", "worker/model", "batch", "skipped", "RSS MB", "RSS MB/bed", "broker cores"]
         header += ["technical (beds)"]
         out += _table(header, rows)
