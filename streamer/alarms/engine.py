@@ -295,8 +295,9 @@ class AlarmEngine:
         try:
             old = self._beds.pop(bed_id, None) or _Bed(bed_id)
             bed = self._beds[bed_id] = _Bed(
-                bed_id, old.unit, now_ns=max(old.now_ns, at_ns), seen_ns=old.seen_ns, rates_from_ns=at_ns,
-                active=old.active, published=old.published, horizon_ns=old.horizon_ns, hr_limits=old.hr_limits,
+                bed_id, old.unit, now_ns=max(old.now_ns, at_ns), seen_ns=old.seen_ns,
+                segment_start_ns=old.segment_start_ns, rates_from_ns=at_ns, active=old.active,
+                published=old.published, horizon_ns=old.horizon_ns, hr_limits=old.hr_limits,
                 audio_paused_until_ns=old.audio_paused_until_ns,
             )  # fmt: skip
             ctx = _Ctx(None, None, wall_ns, bed.now_ns, f"the analysis failed on {what} and starts over")
