@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamer.cli.main import main
-from streamer.replay.sources import Recording
+from streamer.cli.main import CommandError, build_parser, main
+from streamer.cli.replay import load_recordings
+from streamer.contract import decode_waveform
+from streamer.replay.plan import ReplayConfig, plan_replay
+from streamer.replay.sources import Recording, load_recording
 from streamer.replay.variations import Variation, vary
 
 FS = 360.0
@@ -77,3 +80,20 @@ def test_evaluate_scores_each_variation_against_the_records_references(
         assert record["detectors"][0]["ec57"]["qrs"]["se"] > 0.95
     assert main([*args, "--vary", "gain=0"]) == 1
     assert "--vary" in capsys.readouterr().err
+
+
+def test_replay_streams_a_recording_as_the_varied_monitor_would(fixtures_dir: Path) -> None:
+    """`enecg replay --vary`: variations apply in order, and the varied floats go out as int16 chunks that decode
+    back to them within a count."""
+    record = str(fixtures_dir / "mitdb" / "100")
+    args = build_parser().parse_args(["replay", record, "--vary", "inverted", "--vary", "gain=2"])
+    (varied,) = load_recordings(args)
+    original = load_recording(record)
+    np.testing.assert_allclose(varied.signal_mv, -2 * original.signal_mv)
+    assert varied.name.endswith("~inverted~gain=2")
+    head = varied.head(5)
+    chunks = [decode_waveform(e.value) for e in plan_replay([head], ReplayConfig(encoding="int16", start_time_ns=0))]
+    sent = np.concatenate([c.millivolts() for c in chunks], axis=1)
+    np.testing.assert_allclose(sent, head.signal_mv, atol=1 / chunks[0].gain)
+    with pytest.raises(CommandError, match="--vary: unknown variation"):
+        load_recordings(build_parser().parse_args(["replay", record, "--vary", "louder"]))

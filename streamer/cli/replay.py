@@ -18,6 +18,7 @@ from streamer.replay.engine import ReplaySummary, replay
 from streamer.replay.plan import Faults, Gap, ReplayConfig
 from streamer.replay.scenarios import scenario_descriptions, scenario_recording
 from streamer.replay.sources import Recording, SourceError, load_recording, parse_lead_map
+from streamer.replay.variations import KINDS, Variation, vary
 from streamer.settings import KafkaSettings, TopicSettings
 
 DESCRIPTION = """\
@@ -66,6 +67,7 @@ EXAMPLES = """examples:
   enecg replay rec.csv --sample-rate 500 --max-speed --json
   enecg replay --scenario sinus-vt-sinus --scenario asystole --beds 4 --leads I,II,V1
   enecg replay tests/fixtures/mitdb/100 --corrupt 0.05 --drop 0.02 --reorder 0.02 --gap 5@30 --seed 1
+  enecg replay tests/fixtures/mitdb/100 --vary inverted --vary mains=50   # a reversed lead on a humming monitor
   enecg replay tests/fixtures/mitdb/100 --hl7 127.0.0.1:2575 --speed 0   # to `enecg hl7-gateway`
 """
 
@@ -145,6 +147,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--sample-rate", type=positive, help="sampling rate of CSV/NPZ recordings, Hz")
     src.add_argument("--npz-key", help="the NPZ array holding the signal")
     src.add_argument("--duration", type=positive, metavar="S", help="seconds of signal per bed")
+    src.add_argument(
+        "--vary", action="append", default=[], metavar="VARIATION",
+        help="stream the recordings as a monitor with this variation would (repeatable, applied in order): "
+             + "; ".join(f"{name}: {what}" for name, what in KINDS.items()),
+    )  # fmt: skip
     stream = parser.add_argument_group("streams")
     stream.add_argument("--beds", type=int, default=1, help="number of beds (default: %(default)s)")
     stream.add_argument("--bed-prefix", default="bed", help="bed ids are PREFIX-001... (default: %(default)s)")
@@ -208,9 +215,14 @@ def load_recordings(args: argparse.Namespace) -> list[Recording]:
         recordings = [rec.select_leads(leads) for rec in recordings]
         for name in args.scenario:
             recordings.append(scenario_recording(name, sample_rate_hz=args.sample_rate, leads=leads, seed=args.seed))
-        return recordings
+        variations = [Variation.parse(text) for text in args.vary]
     except SourceError as error:
         raise CommandError(str(error)) from None
+    except ValueError as error:
+        raise CommandError(f"--vary: {error}") from None
+    for variation in variations:
+        recordings = [vary(rec, variation, seed=args.seed) for rec in recordings]
+    return recordings
 
 
 def build_config(args: argparse.Namespace) -> ReplayConfig:
