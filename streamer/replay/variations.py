@@ -1,4 +1,5 @@
-"""Monitor-side variations of a recording that change none of its labels (`enecg evaluate --vary`).
+"""Monitor-side variations of a recording that change none of its labels (`enecg evaluate --vary`, `enecg replay
+--vary`).
 
 Each expert of a bundle learnt from recordings as its sources recorded them. A hospital's monitors differ from
 them in lead polarity (a reversed electrode pair, a lead whose QRS points down), gain, mains hum, baseline wander,
@@ -65,7 +66,7 @@ class Variation(BaseModel):
 def vary(recording: Recording, variation: Variation, seed: int = 0) -> Recording:
     """The recording as a monitor with ``variation`` would stream it (named "<name>~<label>"); its length in
     seconds is unchanged, so references in seconds still hold."""
-    from scipy import signal as sps  # slow to import: only evaluations with variations need it
+    from scipy import signal as sps  # slow to import: only varied recordings need it
 
     x, fs = recording.signal_mv, recording.sample_rate_hz
     t = np.arange(x.shape[1]) / fs
