@@ -13,8 +13,12 @@ last ``af_rr_horizon_s`` (ectopic beats set aside, `streamer.alarms.rr_irregular
 ``score_hysteresis`` below that); regular RR (< ``af_rr_off``): off whatever the model says (PVCs, bigeminy,
 sinus arrhythmia are not AF); RR in between: hold unless the model is clearly off. With the alarm's onset and
 clear times, that is the onset/offset hysteresis. Too few beats to judge RR (< ``af_rr_min_intervals`` since the
-horizon or since the last unreadable window): the model alone may keep AF (hold), never raise it. Atrial
-flutter, regular when conduction is fixed, stays the model's.
+horizon or since the last unreadable window): the model alone may keep AF (hold), never raise it.
+
+Atrial flutter counts as AF under the same RR rule: with variable conduction (irregular RR) p(flutter) over its
+threshold raises the alarm too; with fixed conduction (regular RR) it raises none, as monitors do (a 2:1 flutter
+at ~150 bpm raises the heart-rate alarms). The model's flutter call alone is not enough: on an inverted lead it
+calls flutter on sinus rhythm (docs/benchmarks.md, "Monitor variations").
 """
 
 from __future__ import annotations
@@ -146,14 +150,15 @@ def evaluate(
     af, afl = "atrial_fibrillation", "atrial_flutter"
     irregularity = rr_irregularity(beats.since(s.af_rr_horizon_s), s.af_rr_min_intervals)
     p_af = rhythm.get(af, 0.0)
+    af_state: State
     if irregularity is None:  # too few beats to judge RR: the model alone may hold AF, never raise it
-        fib: State = "hold" if on(af) else "off"
+        af_state = "hold" if on(af) or on(afl) else "off"
     elif irregularity >= s.af_rr_on:  # irregular RR is evidence itself: the model's bar is lower by the relief
         bar = thr(af) - s.af_rr_relief
-        fib = "on" if p_af >= bar else "off" if p_af < bar - s.score_hysteresis else "hold"
+        clear = p_af < bar - s.score_hysteresis and off(afl)
+        af_state = "on" if p_af >= bar or on(afl) else "off" if clear else "hold"
     else:
-        fib = "off" if irregularity < s.af_rr_off or off(af) else "hold"
-    af_state: State = "on" if fib == "on" or on(afl) else "off" if fib == "off" and off(afl) else "hold"
+        af_state = "off" if irregularity < s.af_rr_off or (off(af) and off(afl)) else "hold"
     put(af, af_state, **{af: rhythm.get(af), afl: rhythm.get(afl), "rr_irregularity": irregularity})
 
     hr_state: State = "hold"
