@@ -4,8 +4,8 @@ For each bed: chunks are put in ``seq`` order through a small reorder buffer (du
 what was already used are dropped and counted); continuity is judged by time (a chunk that does not start where
 the previous one ended, within a tolerance, starts a new segment, and a forward jump is a ``gap`` event); the
 bundle's leads are picked by name (a missing one is a ``leads_missing`` event and no windows until it is back);
-each segment is resampled to the model rate by a streaming `resample_poly`, and cut into windows on the bed's
-hop grid (windows.py).
+each segment is resampled to the model rate by a streaming `resample_poly`, cleared of mains hum as monitors do
+(mains.py), and cut into windows on the bed's hop grid (windows.py).
 Samples are never invented: windows never span a gap, and a segment's tail is flushed when it ends.
 
 Input policy (never blind a bed, see the README's "Input policy"):
@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.config import InputSpec
 from models.leads import LeadError, missing_leads, select_leads
 from streamer.contract import WaveformChunk
+from streamer.mains import MainsNotch
 from streamer.resample import StreamingResampler
 from streamer.windows import Window, WindowCutter
 
@@ -68,6 +69,9 @@ class AssemblerSettings(BaseModel):
     )
     max_clock_skew_s: float = Field(
         86_400.0, gt=0, description="start times further than this ahead of the worker clock are refused"
+    )
+    mains_hz: tuple[float, ...] = Field(
+        (50.0, 60.0), description="power-line frequencies notched out before the model, as monitors do (): none)"
     )
 
 
@@ -110,11 +114,12 @@ class BedCounters:
 class _Segment:
     """One contiguous stretch of signal: its resampler and window cutter."""
 
-    def __init__(self, spec: InputSpec, chunk: WaveformChunk) -> None:
+    def __init__(self, spec: InputSpec, chunk: WaveformChunk, mains_hz: tuple[float, ...]) -> None:
         self.fs_in = chunk.sample_rate_hz
         self.t0_ns = chunk.start_time_ns
         self.n_in = 0
         self.resampler = StreamingResampler(self.fs_in, spec.sample_rate_hz, len(spec.leads))
+        self.notch = MainsNotch(spec.sample_rate_hz, mains_hz)
         self.cutter = WindowCutter(spec, chunk.bed_id, chunk.unit, self.t0_ns)
 
     @property
@@ -123,10 +128,10 @@ class _Segment:
 
     def push(self, x: np.ndarray, arrival_ns: int) -> list[Window]:
         self.n_in += x.shape[1]
-        return self.cutter.push(self.resampler.push(x), arrival_ns)
+        return self.cutter.push(self.notch.push(self.resampler.push(x)), arrival_ns)
 
     def close(self, arrival_ns: int) -> list[Window]:
-        return self.cutter.push(self.resampler.flush(), arrival_ns)
+        return self.cutter.push(self.notch.push(self.resampler.flush()), arrival_ns)
 
 
 class _Bed:
@@ -345,7 +350,7 @@ class _Bed:
             out.events.append(StreamEvent("leads_restored", chunk.bed_id, chunk.unit, self.leads_missing_since, start))
             self.leads_missing_since = None
         if self.segment is None:
-            self.segment = _Segment(self.spec, chunk)
+            self.segment = _Segment(self.spec, chunk, self.settings.mains_hz)
         windows = self.segment.push(rows, arrival_ns)
         if windows:
             self.window_arrival_ns, self.window_stall_reported = self.used_arrival_ns, False

@@ -9,6 +9,7 @@ from scipy.signal import resample_poly
 from models.config import InputSpec
 from streamer.assembly import Assembler, AssemblerSettings
 from streamer.contract import WaveformChunk
+from streamer.mains import MainsNotch
 from streamer.resample import StreamingResampler
 from streamer.windows import grid_offset_ns
 
@@ -83,12 +84,14 @@ def test_resampler_keeps_bounded_state():
     assert r._buf.shape[1] <= r._taps + 1
 
 
+@pytest.mark.parametrize("mains_hz", [(), (50.0, 60.0)])
 @pytest.mark.parametrize("fs_in", [360.0, 500.0, 250.0])
-def test_windows_equal_whole_resampled_signal(fs_in):
+def test_windows_equal_whole_resampled_signal(fs_in, mains_hz):
+    """Chunk by chunk = the whole segment resampled (and notched, where mains frequencies are set) at once."""
     x = ecg_like(20, fs_in)
-    windows, events = run(Assembler(SPEC), chunks(x, fs_in))
+    windows, events = run(Assembler(SPEC, AssemblerSettings(mains_hz=mains_hz)), chunks(x, fs_in))
     assert events == []
-    whole = resample_poly(x, *_ratio(fs_in), axis=1)  # (1, 5000)
+    whole = MainsNotch(250.0, mains_hz).push(resample_poly(x, *_ratio(fs_in), axis=1))  # (1, 5000)
     ends = [(w.window_end_ns - T0) / NS for w in windows]
     assert ends == [float(s) for s in range(5, 5 + len(ends))]
     assert len(ends) >= 15
@@ -199,7 +202,7 @@ def test_int16_chunks_convert_to_millivolts():
         WaveformChunk.from_millivolts(c.millivolts(), encoding="int16", gain=1000.0, **_fields(c))
         for c in chunks(x, 250.0)
     ]
-    windows, _ = run(Assembler(SPEC), stream)
+    windows, _ = run(Assembler(SPEC, AssemblerSettings(mains_hz=())), stream)  # no notch: the samples as sent
     np.testing.assert_allclose(windows[0].signal[0], x[0, :1250], atol=1e-3)
 
 
