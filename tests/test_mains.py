@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.signal import iirnotch, sosfilt, tf2sos
@@ -52,3 +54,28 @@ def test_no_mains_or_above_nyquist_passes_the_signal_as_is() -> None:
     x = np.random.default_rng(5).normal(size=(1, 100))
     assert MainsNotch(FS, ()).push(x) is x
     assert MainsNotch(100.0, (50.0, 60.0)).push(x) is x  # 50 Hz is the Nyquist frequency at 100 Hz: nothing to do
+
+
+def test_worker_mains_option() -> None:
+    from streamer.cli.main import build_parser
+
+    def parsed(*extra: str) -> tuple[float, ...]:
+        return build_parser().parse_args(["worker", "--bundle", "b", *extra]).mains_hz
+
+    assert parsed() == (50.0, 60.0)
+    assert parsed("--mains-hz", "60") == (60.0,)
+    assert parsed("--mains-hz", "off") == ()
+    for bad in ("5x", "120"):
+        with pytest.raises(SystemExit):
+            parsed("--mains-hz", bad)
+
+
+def test_worker_builds_its_assembler_with_the_mains_setting(ci_bundle: Path, tmp_path: Path) -> None:
+    """The option reaches the worker's assembler (the app is built, not started: no broker needed)."""
+    from streamer.settings import KafkaSettings, TopicSettings
+    from streamer.worker.config import WorkerConfig
+    from streamer.worker.run import build_app
+
+    config = WorkerConfig(bundle=ci_bundle, backend="torch", mains_hz=(60.0,), data_dir=tmp_path / "faust")
+    _, core = build_app(KafkaSettings(), TopicSettings(), config)
+    assert core.assembler.settings.mains_hz == (60.0,)

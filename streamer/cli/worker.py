@@ -98,6 +98,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"late; late for {LatenessSettings().onset_s:g} s of wall time raises the technical alarm analysis_delayed "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--mains-hz",
+        type=_mains_hz,
+        default=WorkerConfig.model_fields["mains_hz"].default,
+        metavar="HZ[,HZ]|off",
+        help="power-line frequencies notched out of every lead before the model, as monitors do: hum left in reads "
+        "as unusable signal; 'off' where the monitors' own notch is trusted (default: 50,60)",
+    )
     parser.add_argument("--log-level", dest="worker_log_level", default="info", help="worker log level")
     parser.set_defaults(func=run)
 
@@ -130,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             loop_timeout_s=args.loop_timeout,
             threads=args.threads,
             lateness=LatenessSettings(max_delay_s=args.max_analysis_delay),
+            mains_hz=args.mains_hz,
         )
     except ValidationError as error:
         raise CommandError(str(error).replace("\n", " ")) from None
@@ -138,3 +147,16 @@ def run(args: argparse.Namespace) -> int:
     except BundleError as error:
         raise CommandError(str(error)) from None
     return 0
+
+
+def _mains_hz(text: str) -> tuple[float, ...]:
+    """'50,60' -> (50.0, 60.0); 'off' -> ()."""
+    if text.strip().lower() in ("off", "none", ""):
+        return ()
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HZ[,HZ] (e.g. 50,60) or off, got {text!r}") from None
+    if any(not 40.0 <= v <= 70.0 for v in values):
+        raise argparse.ArgumentTypeError(f"mains frequencies are 50 or 60 Hz (40-70 accepted), got {text!r}")
+    return values

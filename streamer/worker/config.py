@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.runtime import Backend
+from streamer.assembly import AssemblerSettings
 from streamer.batcher import BatcherSettings
 from streamer.worker.lateness import LatenessSettings
 
@@ -61,6 +62,9 @@ class WorkerConfig(BaseModel):
     )
     lateness: LatenessSettings = Field(
         default_factory=LatenessSettings, description="when a bed analysed late raises analysis_delayed"
+    )
+    mains_hz: tuple[float, ...] = Field(
+        AssemblerSettings().mains_hz, description="power-line frequencies notched out before the model; () none"
     )
     data_dir: Path | None = Field(None, description="Faust's data directory; None = a fresh temporary one")
 

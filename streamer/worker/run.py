@@ -10,6 +10,7 @@ import faust
 from models.bundle import read_manifest
 from models.runtime import open_runtime
 from streamer import logfilter
+from streamer.assembly import AssemblerSettings
 from streamer.batcher import BatcherSettings
 from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
@@ -39,6 +40,7 @@ def build_app(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig)
             max_batch=config.max_batch, max_delay_s=config.max_delay_ms / 1000, skip_behind=config.skip_behind
         ),
         lateness=config.lateness,
+        assembler=AssemblerSettings(mains_hz=config.mains_hz),
     )
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port, config.metrics_host)
