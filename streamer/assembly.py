@@ -71,7 +71,7 @@ class AssemblerSettings(BaseModel):
         86_400.0, gt=0, description="start times further than this ahead of the worker clock are refused"
     )
     mains_hz: tuple[float, ...] = Field(
-        (50.0, 60.0), description="power-line frequencies notched out before the model, as monitors do (): none)"
+        (50.0, 60.0), description="power-line frequencies notched out before the model, as monitors do; () for none"
     )
 
 
