@@ -104,7 +104,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=WorkerConfig.model_fields["mains_hz"].default,
         metavar="HZ[,HZ]|off",
         help="power-line frequencies notched out of every lead before the model, as monitors do: hum left in reads "
-        "as unusable signal; 'off' where the monitors' own notch is trusted (default: 50,60)",
+        "as unusable signal; 'off' where the monitors' own notch is trusted (default: "
+        + ",".join(f"{hz:g}" for hz in WorkerConfig.model_fields["mains_hz"].default)
+        + ")",
     )
     parser.add_argument("--log-level", dest="worker_log_level", default="info", help="worker log level")
     parser.set_defaults(func=run)
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _mains_hz(text: str) -> tuple[float, ...]:
     """'50,60' -> (50.0, 60.0); 'off' -> ()."""
-    if text.strip().lower() in ("off", "none", ""):
+    if text.strip().lower() == "off":
         return ()
     try:
         values = tuple(float(part) for part in text.split(","))
