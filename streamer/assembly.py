@@ -5,7 +5,7 @@ what was already used are dropped and counted); continuity is judged by time (a 
 the previous one ended, within a tolerance, starts a new segment, and a forward jump is a ``gap`` event); the
 bundle's leads are picked by name (a missing one is a ``leads_missing`` event and no windows until it is back);
 each segment is resampled to the model rate by a streaming `resample_poly`, cleared of mains hum as monitors do
-(mains.py), and cut into windows on the bed's hop grid (windows.py).
+(mains.py), and cut into windows on the bed's hop grid (windows.py), the chunks of each window in one go.
 Samples are never invented: windows never span a gap, and a segment's tail is flushed when it ends.
 
 Input policy (never blind a bed, see the README's "Input policy"):
@@ -112,7 +112,12 @@ class BedCounters:
 
 
 class _Segment:
-    """One contiguous stretch of signal: its resampler and window cutter."""
+    """One contiguous stretch of signal: its resampler, mains notch and window cutter.
+
+    The signal work waits for a window: a chunk that completes none is only kept, and the chunks since the last
+    window are resampled, notched and cut in one go when one completes (or the segment closes). Both filters
+    carry their state, so the windows are those of chunk-by-chunk filtering, cut at the same chunk, while a bed
+    streaming many chunks per hop costs one filter call per window instead of per chunk."""
 
     def __init__(self, spec: InputSpec, chunk: WaveformChunk, mains_hz: tuple[float, ...]) -> None:
         self.fs_in = chunk.sample_rate_hz
@@ -121,6 +126,7 @@ class _Segment:
         self.resampler = StreamingResampler(self.fs_in, spec.sample_rate_hz, len(spec.leads))
         self.notch = MainsNotch(spec.sample_rate_hz, mains_hz)
         self.cutter = WindowCutter(spec, chunk.bed_id, chunk.unit, self.t0_ns)
+        self._waiting: list[np.ndarray] = []  # (l, n) inputs since the last window, not yet filtered
 
     @property
     def end_ns(self) -> int:
@@ -128,10 +134,21 @@ class _Segment:
 
     def push(self, x: np.ndarray, arrival_ns: int) -> list[Window]:
         self.n_in += x.shape[1]
-        return self.cutter.push(self.notch.push(self.resampler.push(x)), arrival_ns)
+        self._waiting.append(x)
+        if self.resampler.outputs_after(self.n_in) < self.cutter.next_end_sample:
+            return []
+        return self._filter_and_cut(arrival_ns)
 
     def close(self, arrival_ns: int) -> list[Window]:
-        return self.cutter.push(self.notch.push(self.resampler.flush()), arrival_ns)
+        windows = self._filter_and_cut(arrival_ns)
+        return windows + self.cutter.push(self.notch.push(self.resampler.flush()), arrival_ns)
+
+    def _filter_and_cut(self, arrival_ns: int) -> list[Window]:
+        if not self._waiting:
+            return []
+        x = self._waiting[0] if len(self._waiting) == 1 else np.concatenate(self._waiting, axis=1)
+        self._waiting = []
+        return self.cutter.push(self.notch.push(self.resampler.push(x)), arrival_ns)
 
 
 class _Bed:

@@ -48,6 +48,12 @@ class StreamingResampler:
         """Outputs produced so far."""
         return self._m
 
+    def outputs_after(self, n_in: int) -> int:
+        """Outputs produced once ``n_in`` inputs of the segment were pushed (without flushing)."""
+        if self._identity:
+            return n_in
+        return max(-(-(n_in * self.up - self._half) // self.down), self._m)
+
     def push(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if self._identity:
@@ -55,8 +61,7 @@ class StreamingResampler:
             return x
         self._buf = np.concatenate([self._buf, x], axis=1)
         self._n_in += x.shape[1]
-        ready = -(-(self._n_in * self.up - self._half) // self.down)  # outputs whose inputs all arrived
-        return self._emit(max(ready, self._m))
+        return self._emit(self.outputs_after(self._n_in))  # every output whose inputs all arrived
 
     def flush(self) -> np.ndarray:
         """The outputs that wait for inputs beyond the end, with those inputs taken as zeros (segment ended)."""

@@ -55,6 +55,11 @@ class WindowCutter:
         hop, offset = spec.hop_ns, grid_offset_ns(bed_id, spec.hop_ns)
         self._next_end_ns = -(-(t0_ns + spec.window_ns - offset) // hop) * hop + offset  # first end a window reaches
 
+    @property
+    def next_end_sample(self) -> int:
+        """Samples the segment must reach for the next window to be cut."""
+        return self._end_index(self._next_end_ns)
+
     def push(self, samples: np.ndarray, arrival_ns: int) -> list[Window]:
         """Appends (l, n) samples; returns the windows completed by them, oldest first."""
         self._buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)], axis=1)

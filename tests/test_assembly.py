@@ -101,6 +101,24 @@ def test_windows_equal_whole_resampled_signal(fs_in, mains_hz):
         np.testing.assert_allclose(w.signal, whole[:, end - 1250 : end], atol=1e-5)
 
 
+@pytest.mark.parametrize("chunk_s", [0.04, 0.2, 1.3])
+def test_a_window_comes_with_the_chunk_that_completes_it_and_only_then_is_the_signal_filtered(chunk_s):
+    """The windows a push returns are those its chunk completes (the resampler's delay included): not one push
+    later. Chunks that complete none are kept as they came; the filters run when a window is due."""
+    fs, assembler, eager = 360.0, Assembler(SPEC), StreamingResampler(360.0, 250.0, 1)
+    cut, filtered = 0, 0
+    for i, chunk in enumerate(chunks(ecg_like(15, fs), fs, chunk_s)):
+        available = eager.n_out + eager.push(chunk.millivolts()).shape[1]  # model-rate samples this chunk completes
+        out = assembler.push(chunk, arrival_ns=T0 + i)
+        cut += len(out.windows)
+        assert cut == max(0, available // 250 - 4)  # windows end at T0 + 5 s, 6 s, ...: sample 1250, 1500, ...
+        segment = assembler._beds["bed-1"].segment  # (None while the stream's first chunks wait for reordering)
+        now_filtered = segment.resampler.n_out if segment is not None else 0
+        assert (now_filtered > filtered) == bool(out.windows)
+        filtered = now_filtered
+    assert cut >= 9
+
+
 def _ratio(fs_in):
     r = StreamingResampler(fs_in, 250.0, 1)
     return r.up, r.down
@@ -259,6 +277,7 @@ def test_memory_per_bed_is_bounded():
     bed = assembler._beds["bed-1"]
     assert bed.segment is not None
     assert bed.segment.cutter._buf.shape[1] <= SPEC.n_samples + 3 * 250
+    assert sum(x.shape[1] for x in bed.segment._waiting) <= 360  # unfiltered: at most a hop of input
     assert len(bed.recent) <= 64 and not bed.pending
 
 
