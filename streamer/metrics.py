@@ -14,7 +14,8 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 class WorkerMetrics:
-    """Beds active, windows, batch sizes, inference time, end-to-end lag, dead letters, alarms by condition."""
+    """Beds active, windows, batch sizes, inference time, end-to-end lag, dead letters, alarms by condition, garbage
+    collection pauses."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -47,6 +48,13 @@ class WorkerMetrics:
             "enecg_alerts_suppressed", "alert records already published before a restart or rebalance", registry=r
         )
         self.rebuilt_chunks = Counter("enecg_rebuild_chunks", "chunks replayed to refill buffers", registry=r)
+        self.gc_pause_ms = Histogram(
+            "enecg_gc_pause_ms",
+            "garbage-collection pauses, per generation (2: full); every thread running Python waits",
+            ["generation"],
+            buckets=_MS_BUCKETS,
+            registry=r,
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Starts the /metrics HTTP endpoint in a daemon thread, on loopback unless told otherwise."""

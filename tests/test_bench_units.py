@@ -106,7 +106,7 @@ def sample_report() -> BenchReport:
         beds=10, backend="torch", threads=1, duration_s=20, chunk_ms=250, vitals=60, alerts=0, vitals_latency_ms=lat,
         alerts_latency_ms=None, worker_cpu_s=3.0, worker_cores=0.12, worker_idle_cores=0.04, broker_cores=0.2,
         cpu_ms_per_bed_s=15.0, model_cpu_ms_per_bed_s=12.0, mean_batch=3.5, skipped_pct=25.0,
-        rss_idle_mb=515.0, rss_peak_mb=545.0, rss_per_bed_mb=3.0, startup_s=9.5,
+        full_gcs=2, full_gc_ms=812.4, rss_idle_mb=515.0, rss_peak_mb=545.0, rss_per_bed_mb=3.0, startup_s=9.5,
         technical_beds={"analysis_delayed": 7}, p99_thirds_ms=(600.0, 897.0),
     )  # fmt: skip
     rows = [capacity("torch", "torch", 300), capacity("naive", "torch-unmerged-lora", 120, batch=1.0)]
@@ -130,8 +130,9 @@ def test_render_shows_every_table_with_the_figures() -> None:
     assert "EXTRAPOLATED" in text and "hop s" in text and "5.00 CPU ms per window" in text  # 1.6 s / 320 windows
     e2e_row = next(line for line in lines if line.startswith("10 ") and " 60 " in line)
     assert e2e_row.split()[2:8] == ["550", "891", "900", "600", "/", "897"]  # p50, p99, max; p99 by thirds
-    assert e2e_row.split()[-11:-5] == ["15.00", "12.00", "1.25", "3.5", "25", "%"]  # worker, model, ratio, batch,
+    assert e2e_row.split()[-14:-8] == ["15.00", "12.00", "1.25", "3.5", "25", "%"]  # worker, model, ratio, batch,
     # the windows skipped
+    assert e2e_row.split()[-8:-5] == ["2", "/", "812"]  # full garbage collections, ms in them
     assert e2e_row.split()[-2:] == ["analysis_delayed", "7"]  # beds that raised a technical alarm
     assert "load 1.50 before / 2.00 after" in text
     assert "skipped: e2e 100 beds: budget" in text

@@ -1,8 +1,11 @@
 """The worker's pure parts, without a broker: Faust settings, the bed-partition assignor, the publication
-ledger and the ack tracker."""
+ledger, the ack tracker and the garbage collector's tuning."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import faust
@@ -155,3 +158,29 @@ def test_metrics_listen_on_loopback_unless_an_address_is_given(host: str | None,
         bound = {f[1] for f in (line.split() for line in lines) if f[3] == "0A" and f[1].endswith(f":{port:04X}")}
     assert bound == {f"{listening}:{port:04X}"}
     assert WorkerConfig(bundle=Path("unused")).metrics_host == "127.0.0.1"
+
+
+def test_the_worker_freezes_its_start_up_out_of_collection_and_times_every_pause() -> None:
+    """In a process of its own (the collector is process-wide): what exists when the worker is built is frozen, full
+    collections wait for `FULL_EVERY` middle ones, and each collection's pause lands in the metrics by generation."""
+    script = """
+import gc, json
+from prometheus_client import generate_latest
+from streamer.metrics import WorkerMetrics
+from streamer.worker.collector import FULL_EVERY, tune_collector
+metrics = WorkerMetrics()
+tune_collector(metrics)
+frozen = gc.get_freeze_count()
+gc.collect()
+junk = [[i] for i in range(10_000)]
+gc.collect(0)
+text = generate_latest(metrics.registry).decode()
+counts = {line.split('"')[1]: float(line.split()[-1]) for line in text.splitlines()
+          if line.startswith("enecg_gc_pause_ms_count")}
+print(json.dumps({"frozen": frozen, "threshold": gc.get_threshold()[2], "full_every": FULL_EVERY, "counts": counts}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["frozen"] > 10_000  # the modules and objects of start-up (a worker holds millions)
+    assert seen["threshold"] == seen["full_every"] > 10
+    assert seen["counts"].get("2", 0) >= 1 and seen["counts"].get("0", 0) >= 1

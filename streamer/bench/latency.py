@@ -55,6 +55,8 @@ class EndToEnd(BaseModel):
     model_cpu_ms_per_bed_s: float  # of which the model calls (the inference thread's CPU, from /metrics)
     mean_batch: float  # windows per model call
     skipped_pct: float = 0.0  # of the windows cut, those a worker behind skipped (--skip-behind)
+    full_gcs: int = 0  # full garbage collections in the worker during the replay (collector.py)
+    full_gc_ms: float = 0.0  # the time they took, together (every thread running Python waits)
     rss_idle_mb: float
     rss_peak_mb: float
     rss_per_bed_mb: float  # (peak - idle) / beds
@@ -103,20 +105,25 @@ def _technical_beds(alerts: list[tuple[int, Alert]], before_ns: int) -> dict[str
     return {condition: len(raised) for condition, raised in sorted(beds.items())}
 
 
-def _model_counters(port: int) -> tuple[float, float, float, float]:
-    """(model CPU s, windows, model calls, windows skipped) so far, from the worker's /metrics."""
+def _worker_counters(port: int) -> tuple[float, float, float, float, float, float]:
+    """(model CPU s, windows, model calls, windows skipped, full garbage collections, ms in them) so far, from the
+    worker's /metrics."""
     from urllib.request import urlopen
 
     from prometheus_client.parser import text_string_to_metric_families
 
     with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    values = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    values = {s.name: s.value for s in samples if not s.labels}
+    full_gc = {s.name: s.value for s in samples if s.labels.get("generation") == "2"}
     return (
         values.get("enecg_inference_cpu_seconds_total", 0.0),
         values.get("enecg_windows_total", 0.0),
         values.get("enecg_batch_size_count", 0.0),
         values.get("enecg_windows_skipped_total", 0.0),
+        full_gc.get("enecg_gc_pause_ms_count", 0.0),
+        full_gc.get("enecg_gc_pause_ms_sum", 0.0),
     )
 
 
@@ -227,12 +234,12 @@ def measure_end_to_end(
             idle1 = process_usage(pid)
             progress(f"e2e {beds} beds: worker ready in {startup_s:.1f} s; replaying {duration_s:g} s at real time")
             pids = [pid] if broker_pid is None else [pid, broker_pid]
-            model0 = _model_counters(metrics_port)
+            counters0 = _worker_counters(metrics_port)
             vitals, alerts, technical, samples = asyncio.run(
                 _run(kafka, topics, config, recording, pids, deadline_s=max(30.0, duration_s))
             )
-            model_cpu_s, windows, calls, skipped = (
-                b - a for a, b in zip(model0, _model_counters(metrics_port), strict=True)
+            model_cpu_s, windows, calls, skipped, full_gcs, full_gc_ms = (
+                b - a for a, b in zip(counters0, _worker_counters(metrics_port), strict=True)
             )
             worker.kill()  # measured: a graceful Faust stop would only add seconds
         finally:
@@ -263,6 +270,8 @@ def measure_end_to_end(
         model_cpu_ms_per_bed_s=round(model_cpu_s / (beds * duration_s) * 1e3, 3),
         mean_batch=round(windows / calls, 2) if calls else 0.0,
         skipped_pct=round(100 * skipped / (windows + skipped), 1) if windows + skipped else 0.0,
+        full_gcs=round(full_gcs),
+        full_gc_ms=round(full_gc_ms, 1),
         rss_idle_mb=round(idle1.rss_mb, 1),
         rss_peak_mb=round(rss_peak, 1),
         rss_per_bed_mb=round((rss_peak - idle1.rss_mb) / beds, 3),

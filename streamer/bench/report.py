@@ -186,9 +186,10 @@ def render(report: BenchReport) -> str:
             "clients included); model = the model calls' share of it (the inference thread's CPU, from the worker's "
             "/metrics), worker/model = how much the whole worker costs per unit of model; the broker's CPU is beside "
             "it. Skipped: the share of windows a worker behind left out (every other window of a bed a hop behind, "
-            "--skip-behind). Technical (beds): how many beds raised each technical alarm (analysis_delayed: the "
-            "worker fell behind). p99 1st/last third: the vitals p99 of the replay's first and last third (by window "
-            "end): a worker that keeps up holds it, one falling behind grows it.",
+            "--skip-behind). Full GC: the worker's full garbage collections during the replay and their time "
+            "together (every thread waits through one). Technical (beds): how many beds raised each technical alarm "
+            "(analysis_delayed: the worker fell behind). p99 1st/last third: the vitals p99 of the replay's first and "
+            "last third (by window end): a worker that keeps up holds it, one falling behind grows it.",
         ]
         rows = [
             [
@@ -205,6 +206,7 @@ def render(report: BenchReport) -> str:
                 f"{e.cpu_ms_per_bed_s / e.model_cpu_ms_per_bed_s:.2f}" if e.model_cpu_ms_per_bed_s else "-",
                 f"{e.mean_batch:.1f}",
                 f"{e.skipped_pct:.0f} %",
+                f"{e.full_gcs} / {e.full_gc_ms:.0f}",
                 f"{e.rss_peak_mb:.0f}",
                 f"{e.rss_per_bed_mb:.2f}",
                 "-" if e.broker_cores is None else f"{e.broker_cores:.3f}",
@@ -214,7 +216,8 @@ def render(report: BenchReport) -> str:
         ]
         header = ["beds", "vitals", "p50 ms", "p99 ms", "max ms", "p99 1st/last third", "alerts (p50/p99)"]
         header += ["worker cores", "CPU ms/bed-s"]
-        header += ["model", "worker/model", "batch", "skipped", "RSS MB", "RSS MB/bed", "broker cores"]
+        header += ["model", "worker/model", "batch", "skipped", "full GC n / ms"]
+        header += ["RSS MB", "RSS MB/bed", "broker cores"]
         header += ["technical (beds)"]
         out += _table(header, rows)
         out.append(f"(idle worker: {e0.worker_idle_cores:.3f} cores, RSS {e0.rss_idle_mb:.0f} MB)")

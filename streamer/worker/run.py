@@ -16,6 +16,7 @@ from streamer.metrics import WorkerMetrics
 from streamer.settings import KafkaSettings, TopicSettings
 from streamer.worker.alarms import engine_from_manifest
 from streamer.worker.app import create_app
+from streamer.worker.collector import tune_collector
 from streamer.worker.config import WorkerConfig
 from streamer.worker.core import Core
 from streamer.worker.deadline import StopDeadline
@@ -70,6 +71,7 @@ def run_worker(kafka: KafkaSettings, topics: TopicSettings, config: WorkerConfig
     """Serves until SIGINT/SIGTERM (Faust stops gracefully: in-flight batches finish, offsets commit), and
     exits within `config.stop_timeout_s` of the first signal even when the stop hangs on an unreachable broker."""
     app, core = build_app(kafka, topics, config)
+    tune_collector(core.metrics)
     log.info(
         "worker starting group=%s bundle=%s backend=%s dev_broker=%s",
         config.group,
