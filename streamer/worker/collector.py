@@ -4,11 +4,11 @@ A full collection walks every object the process tracks. A worker holds millions
 ONNX Runtime, Faust and their modules), so each one took ~400 ms at 1,000 beds, three in a minute's replay: every
 thread that runs Python (the event loop, the model thread's calls) waited the whole time, and the windows due
 meanwhile made the p99 latency (docs/benchmarks.md, "Filtering a window's chunks at once; the garbage
-collector"). What is built before the worker
-serves lives as long as the process: it is frozen out of collection (`gc.freeze`), so collections walk the
-beds' state only; and a full collection runs after `FULL_EVERY` collections of the middle generation instead of
-Python's 10 (the worker's cycles are short-lived: full collections there found none). Every pause is observed in
-the worker's metrics, per generation, so an operator sees the collector's share of the latency.
+collector"). What is built before the worker serves lives as long as the process: it is frozen out of collection
+(`gc.freeze`), so collections walk the beds' state only; and a full collection runs after `FULL_EVERY`
+collections of the middle generation instead of Python's 10 (the worker's cycles are short-lived: full
+collections there found none). Every pause is observed in the worker's metrics, per generation, so an operator
+sees the collector's share of the latency.
 """
 
 from __future__ import annotations
