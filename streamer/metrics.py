@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 _MS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_FETCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096)
 
 
 class WorkerMetrics:
@@ -32,6 +33,10 @@ class WorkerMetrics:
         self.batch_size = Histogram(
             "enecg_batch_size", "windows per inference call", buckets=_BATCH_BUCKETS, registry=r
         )
+        self.fetch_records = Histogram(
+            "enecg_fetch_records", "input records per fetch (at most one fetch per fetch interval)",
+            buckets=_FETCH_BUCKETS, registry=r,
+        )  # fmt: skip
         self.inference_ms = Histogram("enecg_inference_ms", "model time per batch", buckets=_MS_BUCKETS, registry=r)
         self.inference_cpu_s = Counter(
             "enecg_inference_cpu_seconds", "CPU time of the thread running the model calls", registry=r

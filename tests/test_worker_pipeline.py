@@ -73,6 +73,28 @@ def test_bad_input_dead_letters_duplicates_reorder_gap(
     assert metric(metrics, "enecg_beds_active") == config.beds
 
 
+def test_input_is_taken_a_fetch_interval_at_a_time_and_whole(
+    broker: DevBroker, kafka: KafkaSettings, topics: TopicSettings, ci_bundle: Path, fixtures_dir: Path, tmp_path
+) -> None:
+    """Chunks arriving all the time (2 beds at real time, 100 ms chunks: 20 a second) are handed over at most
+    one fetch per interval (500 ms here; unpaced, the dev broker answers a fetch at once while records wait: some
+    ten fetches a second), every one of them, and every window is analysed."""
+    recording = load_recording(fixtures_dir / "mitdb" / "100").select_leads(["MLII"])
+    config = ReplayConfig(beds=2, duration_s=8, speed=1, encoding="int16", chunk_ms=100, seed=3)
+    expected = expected_windows(config, [recording], bundle_spec(ci_bundle))
+    port = free_port()
+    args = ("--metrics-port", str(port), "--fetch-interval-ms", "500")
+    with WorkerProcess(
+        kafka, topics, ci_bundle, tmp_path / "worker.log", group=f"g-{topics.waveform}", extra_args=args
+    ):
+        summary = asyncio.run(replay([recording], config, kafka, topics.waveform))
+        asyncio.run(wait_for_vitals(kafka, topics.vitals, expected, timeout_s=60))
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+    assert metric(metrics, "enecg_fetch_records_sum") == summary.messages_sent
+    assert metric(metrics, "enecg_fetch_records_count") <= summary.elapsed_s / 0.5 + 3
+
+
 def metric(text: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     assert match, f"{name} not exported"

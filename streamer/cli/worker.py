@@ -60,6 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "load by themselves, from the windows that arrive while the model runs)",
     )
     parser.add_argument(
+        "--fetch-interval-ms",
+        type=float,
+        default=WorkerConfig.model_fields["fetch_interval_ms"].default,
+        help="fetch input at most once per interval: a fetch costs the worker and the broker about the same "
+        "whatever it brings, so fewer, larger fetches leave more CPU to the model; a chunk may wait up to about "
+        "two intervals more; 0: fetch again at once (default: %(default)s)",
+    )
+    parser.add_argument(
         "--skip-behind",
         action=argparse.BooleanOptionalAction,
         default=WorkerConfig.model_fields["skip_behind"].default,
@@ -132,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             waveform_pattern=args.topic_pattern,
             max_batch=args.max_batch,
             max_delay_ms=args.max_delay_ms,
+            fetch_interval_ms=args.fetch_interval_ms,
             skip_behind=args.skip_behind,
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,

@@ -75,6 +75,7 @@ def create_app(
     """The worker app; nothing connects until a Faust worker starts it."""
     app = App(config.group, **faust_settings(kafka, config))
     app.dev_broker = kafka.dev_broker
+    app.fetch_interval_s = config.fetch_interval_ms / 1000
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     if config.waveform_pattern:
         waveform = app.topic(pattern=config.waveform_pattern, **raw)
@@ -227,6 +228,7 @@ def create_app(
         """One fetch of input: actions -> alarm engine; waveforms: decode -> dead letters | assembler -> windows ->
         batcher. Each record is tracked like a Faust stream's event and acknowledged once its outputs are on the
         broker (delivery.py); no record waits for the broker here."""
+        metrics.fetch_records.observe(len(messages))
         last = {message.tp: message.offset for message in messages}  # each partition's last record fetched
         now = time.monotonic()
         for tp in last:  # what a stream's sensor notes: Faust's "stream stopped processing" check reads it

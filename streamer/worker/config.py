@@ -32,6 +32,13 @@ class WorkerConfig(BaseModel):
     max_delay_ms: float = Field(
         BATCHING.max_delay_s * 1000, ge=0, le=10_000, description="oldest window waits at most this long"
     )
+    fetch_interval_ms: float = Field(
+        50.0,
+        ge=0,
+        le=1000,
+        description="input is fetched at most once per interval: fewer, larger fetches cost the "
+        "worker and the broker less per record; a record may wait up to about two intervals more",
+    )
     skip_behind: bool = Field(
         True, description="a bed a hop behind has every other window analysed (overload: stay current, not late)"
     )

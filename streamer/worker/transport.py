@@ -7,7 +7,11 @@
 2. **Input arrives a fetch at a time** (every broker): Faust hands each record to its stream through four tasks
    and a queue (`Consumer._drain_messages` -> `wait_first` -> conductor -> channel -> stream), which cost as
    much as the worker's own work per chunk. Every record (waveforms and alert actions) goes to `App.on_batch`
-   as one list per fetch instead, tracked for acks like a stream's events.
+   as one list per fetch instead, tracked for acks like a stream's events. And fetches are paced, one per
+   `App.fetch_interval_s` at most: a fetch cycle costs the consumer thread, the event loop (some twenty callbacks
+   on each) and the broker about the same whatever it brings, and records arrive all the time, so unpaced the
+   worker fetched ~40 times a second at 100 beds (~10 records each), 20 at 2 beds (one each). A record waits
+   at most about two intervals more (docs/benchmarks.md, "Fetching at most every 50 ms").
 3. **Dev broker only** (`KafkaSettings.dev_broker`): Tansu holds every fetch for the full `fetch_max_wait_ms`,
    and Faust's driver hard-codes 1500 ms in `AIOKafkaConsumerThread._create_worker_consumer`, which makes every
    hop cost ~0.5-2 s. We cap it at `DEV_FETCH_MAX_WAIT_MS` on the freshly created consumer, before it starts
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -90,10 +95,12 @@ class _Consumer(faust_aiokafka.Consumer):
         if app.on_batch is None:
             return await super()._drain_messages(fetcher)
         read_offset = self._read_offset
+        next_fetch = time.monotonic()
         try:
             while not (self.should_stop or fetcher.should_stop):
                 batch: list[Message] = []
-                await asyncio.sleep(0)  # getmany may return at once, over and over: let the loop run
+                await asyncio.sleep(max(0.0, next_fetch - time.monotonic()))  # (0 at least: let the loop run)
+                next_fetch = time.monotonic() + app.fetch_interval_s
                 async for tp, message in self.getmany(timeout=1.0):
                     last = read_offset[tp]
                     if last is not None and message.offset < last:
@@ -131,6 +138,7 @@ class App(faust.App):
     """
 
     dev_broker: bool = False
+    fetch_interval_s: float = 0.0  # the shortest time between two fetches of input (point 2 above)
     before_assigned: Callable[[set], Awaitable[None]] | None = None
     #: With a handler, every record goes to `on_batch`, a fetch's worth at a time, in offset order per partition
     #: (not to agents); the handler tracks and acknowledges them itself.
