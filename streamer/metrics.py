@@ -34,7 +34,7 @@ class WorkerMetrics:
             "enecg_batch_size", "windows per inference call", buckets=_BATCH_BUCKETS, registry=r
         )
         self.fetch_records = Histogram(
-            "enecg_fetch_records", "input records per fetch (at most one fetch per fetch interval)",
+            "enecg_fetch_records", "input records per fetch (a fetch request at most once per fetch interval)",
             buckets=_FETCH_BUCKETS, registry=r,
         )  # fmt: skip
         self.inference_ms = Histogram("enecg_inference_ms", "model time per batch", buckets=_MS_BUCKETS, registry=r)

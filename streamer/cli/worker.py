@@ -63,9 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fetch-interval-ms",
         type=float,
         default=WorkerConfig.model_fields["fetch_interval_ms"].default,
-        help="fetch input at most once per interval: a fetch costs the worker and the broker about the same "
-        "whatever it brings, so fewer, larger fetches leave more CPU to the model; a chunk may wait up to about "
-        "two intervals more; 0: fetch again at once (default: %(default)s)",
+        help="send a fetch request for input at most once per interval: a fetch costs the worker and the broker "
+        "about the same whatever it brings, so fewer, larger fetches leave more CPU to the model; a chunk may wait "
+        "up to one interval more; 0: fetch again as soon as the last fetch is taken (default: %(default)s)",
     )
     parser.add_argument(
         "--skip-behind",

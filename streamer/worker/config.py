@@ -36,8 +36,8 @@ class WorkerConfig(BaseModel):
         50.0,
         ge=0,
         le=1000,
-        description="input is fetched at most once per interval: fewer, larger fetches cost the "
-        "worker and the broker less per record; a record may wait up to about two intervals more",
+        description="a fetch request for input goes out at most once per interval: fewer, larger fetches cost "
+        "the worker and the broker less per record; a record may wait up to one interval more",
     )
     skip_behind: bool = Field(
         True, description="a bed a hop behind has every other window analysed (overload: stay current, not late)"

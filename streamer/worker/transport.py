@@ -7,12 +7,14 @@
 2. **Input arrives a fetch at a time** (every broker): Faust hands each record to its stream through four tasks
    and a queue (`Consumer._drain_messages` -> `wait_first` -> conductor -> channel -> stream), which cost as
    much as the worker's own work per chunk. Every record (waveforms and alert actions) goes to `App.on_batch`
-   as one list per fetch instead, tracked for acks like a stream's events. And fetches are paced, one per
-   `App.fetch_interval_s` at most: a fetch cycle costs the consumer thread, the event loop (some twenty callbacks
-   on each) and the broker about the same whatever it brings, and records arrive all the time, so unpaced the
-   worker fetched ~40 times a second at 100 beds (~10 records each), 20 at 2 beds (one each). A record waits
-   at most about two intervals more (docs/benchmarks.md, "Fetching at most every 50 ms").
-3. **Dev broker only** (`KafkaSettings.dev_broker`): Tansu holds every fetch for the full `fetch_max_wait_ms`,
+   as one list per fetch instead, tracked for acks like a stream's events.
+3. **Fetch requests are paced** (every broker): aiokafka's fetcher sends the next fetch request as soon as the
+   last one's records are taken, and a broker answers at once while records wait, so input that arrives all
+   the time is fetched some forty times a second at 100 beds, ten records each; each fetch costs the consumer
+   thread, the event loop and the broker about the same whatever it brings. `pace_fetches` holds each request
+   until `App.fetch_interval_s` after the one before: a record waits at most one interval more, and a fetch
+   brings everything that arrived meanwhile (docs/benchmarks.md, "Pacing the fetch requests").
+4. **Dev broker only** (`KafkaSettings.dev_broker`): Tansu holds every fetch for the full `fetch_max_wait_ms`,
    and Faust's driver hard-codes 1500 ms in `AIOKafkaConsumerThread._create_worker_consumer`, which makes every
    hop cost ~0.5-2 s. We cap it at `DEV_FETCH_MAX_WAIT_MS` on the freshly created consumer, before it starts
    (aiokafka reads the attribute in `start()`). Production keeps Faust's value.
@@ -74,7 +76,31 @@ class BedPartitionAssignor(AbstractPartitionAssignor):
         pass
 
 
+def pace_fetches(fetcher: Any, interval_s: float) -> None:
+    """Holds each of `fetcher`'s fetch requests until `interval_s` after the one before (point 3 above). Only
+    fetch requests wait: offset resets and metadata updates go out as aiokafka plans them."""
+    plan = fetcher._get_actions_per_node  # aiokafka's fetch loop asks this what to send each time it wakes
+    next_request = 0.0
+
+    def paced(assignment: Any) -> tuple:
+        nonlocal next_request
+        requests, resets, timeout, invalid_metadata, resumes = plan(assignment)
+        if requests:
+            wait = next_request - time.monotonic()
+            if wait > 0:  # the loop wakes again after `wait` (or earlier, and asks again)
+                return [], resets, min(timeout, wait), invalid_metadata, resumes
+            next_request = time.monotonic() + interval_s
+        return requests, resets, timeout, invalid_metadata, resumes
+
+    fetcher._get_actions_per_node = paced
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def on_start(self) -> None:
+        await super().on_start()  # creates and starts the aiokafka consumer, and with it its fetcher
+        if (interval_s := getattr(self.app, "fetch_interval_s", 0.0)) > 0:
+            pace_fetches(self._consumer._fetcher, interval_s)
+
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # Both attributes are read by AIOKafkaConsumer.start(), which has not run yet.
@@ -95,12 +121,10 @@ class _Consumer(faust_aiokafka.Consumer):
         if app.on_batch is None:
             return await super()._drain_messages(fetcher)
         read_offset = self._read_offset
-        next_fetch = time.monotonic()
         try:
             while not (self.should_stop or fetcher.should_stop):
                 batch: list[Message] = []
-                await asyncio.sleep(max(0.0, next_fetch - time.monotonic()))  # (0 at least: let the loop run)
-                next_fetch = time.monotonic() + app.fetch_interval_s
+                await asyncio.sleep(0)  # getmany may return at once, over and over: let the loop run
                 async for tp, message in self.getmany(timeout=1.0):
                     last = read_offset[tp]
                     if last is not None and message.offset < last:
@@ -138,7 +162,7 @@ class App(faust.App):
     """
 
     dev_broker: bool = False
-    fetch_interval_s: float = 0.0  # the shortest time between two fetches of input (point 2 above)
+    fetch_interval_s: float = 0.0  # the shortest time between two fetch requests for input (point 3 above)
     before_assigned: Callable[[set], Awaitable[None]] | None = None
     #: With a handler, every record goes to `on_batch`, a fetch's worth at a time, in offset order per partition
     #: (not to agents); the handler tracks and acknowledges them itself.
