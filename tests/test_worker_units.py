@@ -14,10 +14,11 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 
 from streamer.contract import Alert, AlertState, Priority, make_alert_id
 from streamer.settings import KafkaSettings
+from streamer.worker import transport
 from streamer.worker.app import faust_settings
 from streamer.worker.config import WorkerConfig
 from streamer.worker.delivery import PRUNE_EVERY, AckTracker, Ledger
-from streamer.worker.transport import BedPartitionAssignor
+from streamer.worker.transport import BedPartitionAssignor, pace_fetches
 
 NS = 1_000_000_000
 CONFIG = WorkerConfig(bundle=Path("unused"))
@@ -65,6 +66,28 @@ def test_assignor_keeps_a_partition_number_of_every_topic_on_one_member(members:
     assert sorted(owner) == list(range(8))
     counts = [sum(1 for m in owner.values() if m == member) for member in meta]
     assert max(counts) - min(counts) <= 1
+
+
+class _Planner:
+    """What aiokafka's fetcher plans each time its loop wakes: (fetch requests, offset resets, timeout, invalid
+    metadata, resume futures), here always a fetch and a reset."""
+
+    def _get_actions_per_node(self, assignment: object) -> tuple:
+        return [("node0", "fetch")], {"node0": ["reset"]}, 0.2, True, ["resume"]
+
+
+def test_paced_fetcher_holds_fetch_requests_an_interval_apart_and_nothing_else(monkeypatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(transport.time, "monotonic", lambda: now[0])
+    fetcher = _Planner()
+    pace_fetches(fetcher, 0.05)
+    assert fetcher._get_actions_per_node(None)[0] == [("node0", "fetch")]
+    now[0] += 0.03
+    held = fetcher._get_actions_per_node(None)
+    assert held[0] == [] and held[1:] == ({"node0": ["reset"]}, pytest.approx(0.02), True, ["resume"])
+    now[0] += 0.02
+    assert fetcher._get_actions_per_node(None)[0] == [("node0", "fetch")]  # the interval is over: it goes out
+    assert fetcher._get_actions_per_node(None)[0] == []  # and the next waits again
 
 
 def _alert(state: AlertState, seq: int, onset: int = 10**18, bed: str = "b1") -> Alert:

@@ -33,7 +33,7 @@ class WorkerConfig(BaseModel):
         BATCHING.max_delay_s * 1000, ge=0, le=10_000, description="oldest window waits at most this long"
     )
     fetch_interval_ms: float = Field(
-        50.0,
+        100.0,
         ge=0,
         le=1000,
         description="a fetch request for input goes out at most once per interval: fewer, larger fetches cost "
