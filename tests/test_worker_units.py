@@ -14,7 +14,6 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 
 from streamer.contract import Alert, AlertState, Priority, make_alert_id
 from streamer.settings import KafkaSettings
-from streamer.worker import transport
 from streamer.worker.app import faust_settings
 from streamer.worker.config import WorkerConfig
 from streamer.worker.delivery import PRUNE_EVERY, AckTracker, Ledger
@@ -76,11 +75,10 @@ class _Planner:
         return [("node0", "fetch")], {"node0": ["reset"]}, 0.2, True, ["resume"]
 
 
-def test_paced_fetcher_holds_fetch_requests_an_interval_apart_and_nothing_else(monkeypatch) -> None:
+def test_paced_fetcher_holds_fetch_requests_an_interval_apart_and_nothing_else() -> None:
     now = [100.0]
-    monkeypatch.setattr(transport.time, "monotonic", lambda: now[0])
     fetcher = _Planner()
-    pace_fetches(fetcher, 0.05)
+    pace_fetches(fetcher, 0.05, clock=lambda: now[0])
     assert fetcher._get_actions_per_node(None)[0] == [("node0", "fetch")]
     now[0] += 0.03
     held = fetcher._get_actions_per_node(None)

@@ -13,7 +13,7 @@
    the time is fetched some forty times a second at 100 beds, ten records each; each fetch costs the consumer
    thread, the event loop and the broker about the same whatever it brings. `pace_fetches` holds each request
    until `App.fetch_interval_s` after the one before: a record waits at most one interval more, and a fetch
-   brings everything that arrived meanwhile (docs/benchmarks.md, "Pacing the fetch requests").
+   brings everything that arrived meanwhile (docs/benchmarks.md, "Pacing the fetch requests, not the takes").
 4. **Dev broker only** (`KafkaSettings.dev_broker`): Tansu holds every fetch for the full `fetch_max_wait_ms`,
    and Faust's driver hard-codes 1500 ms in `AIOKafkaConsumerThread._create_worker_consumer`, which makes every
    hop cost ~0.5-2 s. We cap it at `DEV_FETCH_MAX_WAIT_MS` on the freshly created consumer, before it starts
@@ -76,7 +76,7 @@ class BedPartitionAssignor(AbstractPartitionAssignor):
         pass
 
 
-def pace_fetches(fetcher: Any, interval_s: float) -> None:
+def pace_fetches(fetcher: Any, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
     """Holds each of `fetcher`'s fetch requests until `interval_s` after the one before (point 3 above). Only
     fetch requests wait: offset resets and metadata updates go out as aiokafka plans them."""
     plan = fetcher._get_actions_per_node  # aiokafka's fetch loop asks this what to send each time it wakes
@@ -86,10 +86,10 @@ def pace_fetches(fetcher: Any, interval_s: float) -> None:
         nonlocal next_request
         requests, resets, timeout, invalid_metadata, resumes = plan(assignment)
         if requests:
-            wait = next_request - time.monotonic()
+            wait = next_request - clock()
             if wait > 0:  # the loop wakes again after `wait` (or earlier, and asks again)
                 return [], resets, min(timeout, wait), invalid_metadata, resumes
-            next_request = time.monotonic() + interval_s
+            next_request = clock() + interval_s
         return requests, resets, timeout, invalid_metadata, resumes
 
     fetcher._get_actions_per_node = paced
