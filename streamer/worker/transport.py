@@ -86,10 +86,10 @@ def pace_fetches(fetcher: Any, interval_s: float, clock: Callable[[], float] = t
         nonlocal next_request
         requests, resets, timeout, invalid_metadata, resumes = plan(assignment)
         if requests:
-            wait = next_request - clock()
-            if wait > 0:  # the loop wakes again after `wait` (or earlier, and asks again)
-                return [], resets, min(timeout, wait), invalid_metadata, resumes
-            next_request = clock() + interval_s
+            now = clock()
+            if now < next_request:  # the loop wakes again by then (or earlier, and asks again)
+                return [], resets, min(timeout, next_request - now), invalid_metadata, resumes
+            next_request = now + interval_s
         return requests, resets, timeout, invalid_metadata, resumes
 
     fetcher._get_actions_per_node = paced
