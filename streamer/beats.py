@@ -31,32 +31,51 @@ def pick_beats(
 ) -> np.ndarray:
     """Beat times in seconds from the track's start: local maxima of the track at or above ``threshold``, the
     highest first, none closer than ``refractory_s`` to a higher one; refined by a parabola through the peak.
-    The one picker of the project: the worker picks per window, the trainer's evaluation on a recording's merged
-    track; a peak on the track's first or last step counts (a window edge cuts beats; the timeline prefers the
-    window that saw a beat furthest from its edges)."""
-    p = np.asarray(qrs_prob, dtype=np.float64).reshape(-1)  # (t,)
-    if p.size == 0:
-        return np.zeros(0)
+    The one picker of the project: the worker picks a model call's windows at once (`pick_beats_rows`), the
+    trainer's evaluation a recording's merged track; a peak on the track's first or last step counts (a window
+    edge cuts beats; the timeline prefers the window that saw a beat furthest from its edges)."""
+    return pick_beats_rows(np.asarray(qrs_prob).reshape(1, -1), step_s, threshold, refractory_s)[0]
+
+
+def pick_beats_rows(
+    qrs_prob: np.ndarray, step_s: float, threshold: float = QRS_PEAK, refractory_s: float = REFRACTORY_S
+) -> list[np.ndarray]:
+    """`pick_beats` of each row of a (b, t) array of tracks. The peak test and the parabola run once over the
+    whole array (per window, numpy's per-call overhead cost more than the arithmetic); only the refractory choice
+    among a row's few candidates runs row by row."""
+    p = np.asarray(qrs_prob, dtype=np.float64)  # (b, t)
+    rows, steps = p.shape
+    if steps == 0:
+        return [np.zeros(0) for _ in range(rows)]
     peak = p >= threshold  # a local maximum: not below the step before, above the step after (edges count)
-    peak[1:] &= p[1:] >= p[:-1]
-    peak[:-1] &= p[:-1] > p[1:]
-    candidates = np.flatnonzero(peak)
+    peak[:, 1:] &= p[:, 1:] >= p[:, :-1]
+    peak[:, :-1] &= p[:, :-1] > p[:, 1:]
+    row, step = np.nonzero(peak)  # (n,) each: row by row, steps ascending
+    inner = (step > 0) & (step < steps - 1)
+    lo, mid, hi = p[row, np.maximum(step - 1, 0)], p[row, step], p[row, np.minimum(step + 1, steps - 1)]
+    curvature = lo - 2 * mid + hi
+    bent = inner & (curvature < 0)
+    offset = np.zeros(step.size)
+    offset[bent] = np.clip(0.5 * (lo[bent] - hi[bent]) / curvature[bent], -0.5, 0.5)
+    times = (step + offset + 0.5) * step_s  # (n,) every candidate's refined time
+    order = np.lexsort((-mid, row)).tolist()  # row by row, the highest first (stable: ties keep step order)
+    bounds = np.searchsorted(row, np.arange(rows + 1)).tolist()  # row r's candidates: [bounds[r], bounds[r + 1])
     refractory_steps = refractory_s / step_s
-    kept: list[int] = []  # ascending: a candidate only has to clear its two kept neighbours
-    for i in candidates[np.argsort(-p[candidates], kind="stable")].tolist():
-        at = bisect.bisect(kept, i)
-        if (at == 0 or i - kept[at - 1] >= refractory_steps) and (at == len(kept) or kept[at] - i >= refractory_steps):
-            kept.insert(at, i)
-    times = []  # a few beats per window: Python floats cost less than numpy's per-call overhead, same arithmetic
-    for k in kept:
-        offset = 0.0
-        if 0 < k < p.size - 1:
-            lo, mid, hi = p.item(k - 1), p.item(k), p.item(k + 1)
-            curvature = lo - 2 * mid + hi
-            if curvature < 0:
-                offset = min(max(0.5 * (lo - hi) / curvature, -0.5), 0.5)
-        times.append((k + offset + 0.5) * step_s)
-    return np.asarray(times, dtype=np.float64)
+    steps_of = step.tolist()
+    picked = []
+    for r in range(rows):
+        kept: list[int] = []  # candidate steps, ascending: a candidate only has to clear its two kept neighbours
+        chosen: list[int] = []  # their indices in the candidate arrays, in the same order
+        for c in order[bounds[r] : bounds[r + 1]]:
+            i = steps_of[c]
+            at = bisect.bisect(kept, i)
+            if (at == 0 or i - kept[at - 1] >= refractory_steps) and (
+                at == len(kept) or kept[at] - i >= refractory_steps
+            ):
+                kept.insert(at, i)
+                chosen.insert(at, c)
+        picked.append(times[chosen])
+    return picked
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +83,10 @@ class Beat:
     time_ns: int
     prob: float
     view_ns: int  # distance to the nearer edge of the window that picked it (larger = seen better)
+
+
+def _time(beat: Beat) -> int:
+    return beat.time_ns
 
 
 #: Heart rate as a monitor shows it (AAMI EC13 4.1.2.1 allows averaging over recent beats): the mean of the last
@@ -76,19 +99,20 @@ HR_AGREE = 0.2
 
 
 def monitor_hr(beats_ns: tuple[int, ...]) -> float | None:
-    """Rate (bpm) of the last beats as described above; None with fewer than two beats."""
-    rr = np.diff(np.asarray(beats_ns[-HR_INTERVALS - 1 :], dtype=np.int64)) / NS  # (<= 16,) seconds
-    if rr.size == 0:
+    """Rate (bpm) of the last beats as described above; None with fewer than two beats. Python floats for the
+    walk (a few intervals: numpy's per-call overhead cost more than the arithmetic); the mean is numpy's sum."""
+    last = beats_ns[-HR_INTERVALS - 1 :]
+    intervals = [(b - a) / NS for a, b in zip(last, last[1:], strict=False)]  # (<= 16,) s, correctly rounded
+    if not intervals:
         return None
-    if rr.size <= HR_RECENT_INTERVALS:
-        n = rr.size - rr.size % 2 if rr.size > 1 else 1  # whole pairs where there are two or more intervals
-        return 60.0 / float(rr[-n:].mean())
-    intervals = rr.tolist()  # the pair-by-pair walk on Python floats: same sums, no per-slice numpy call
-    recent = sum(intervals[-HR_RECENT_INTERVALS:]) / HR_RECENT_INTERVALS
-    n = HR_RECENT_INTERVALS
-    while n + 2 <= rr.size and abs((intervals[-n - 2] + intervals[-n - 1]) / 2 / recent - 1.0) <= HR_AGREE:
-        n += 2
-    return 60.0 / float(rr[-n:].mean())
+    if len(intervals) <= HR_RECENT_INTERVALS:
+        n = len(intervals) - len(intervals) % 2 if len(intervals) > 1 else 1  # whole pairs where there are two
+    else:
+        recent = sum(intervals[-HR_RECENT_INTERVALS:]) / HR_RECENT_INTERVALS
+        n = HR_RECENT_INTERVALS
+        while n + 2 <= len(intervals) and abs((intervals[-n - 2] + intervals[-n - 1]) / 2 / recent - 1.0) <= HR_AGREE:
+            n += 2
+    return 60.0 / float(np.asarray(intervals[-n:]).sum() / n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +134,7 @@ class BeatStats:
     def since(self, horizon_s: float) -> tuple[int, ...]:
         """The rate-usable beats of the last ``horizon_s`` seconds."""
         start = self.now_ns - round(horizon_s * NS)
-        return tuple(t for t in self.beats_ns if t >= start)
+        return self.beats_ns[bisect.bisect_left(self.beats_ns, start) :]
 
 
 class BeatTimeline:
@@ -139,27 +163,27 @@ class BeatTimeline:
         cut = (start_ns + self._prev_end_ns) // 2 if overlapping and self._prev_end_ns is not None else start_ns
         probs = np.ones(len(picks_s)) if probs is None else probs
         fresh = []
-        for t_s, prob in zip(picks_s, probs, strict=True):
-            t = start_ns + round(float(t_s) * NS)
+        for t_s, prob in zip(np.asarray(picks_s).tolist(), np.asarray(probs).tolist(), strict=True):
+            t = start_ns + round(t_s * NS)
             if t >= cut:
-                fresh.append(Beat(t, float(prob), min(t - start_ns, end_ns - t)))
-        kept = [b for b in self._beats if b.time_ns < cut]
+                fresh.append(Beat(t, prob, min(t - start_ns, end_ns - t)))
+        kept = self._beats[: bisect.bisect_left(self._beats, cut, key=_time)]  # beats stay in time order
         if kept and fresh and fresh[0].time_ns - kept[-1].time_ns < self.dedup_ns:  # one beat, seen from both sides
             if kept[-1].view_ns >= fresh[0].view_ns:
                 fresh.pop(0)
             else:
                 kept.pop()
-        horizon = end_ns - self.keep_ns
-        self._beats = [b for b in kept + fresh if b.time_ns >= horizon]
+        merged = kept + fresh
+        self._beats = merged[bisect.bisect_left(merged, end_ns - self.keep_ns, key=_time) :]
         self._prev_end_ns = end_ns
 
     def stats(self, start_ns: int, end_ns: int, rates_from_ns: int | None = None) -> BeatStats:
         """Beats before ``end_ns``. With ``rates_from_ns``, rates use only beats from then on: the signal before
         it was unreadable, and two beats on either side of it make no RR interval. 'No beat since' still counts
         from the last beat. The heart rate needs a beat inside the window (none: no rate is shown)."""
-        every = tuple(b.time_ns for b in self._beats if b.time_ns < end_ns)
-        times = every if rates_from_ns is None else tuple(t for t in every if t >= rates_from_ns)
-        hr = monitor_hr(times) if any(t >= start_ns for t in times) else None
+        every = tuple(b.time_ns for b in self._beats[: bisect.bisect_left(self._beats, end_ns, key=_time)])
+        times = every if rates_from_ns is None else every[bisect.bisect_left(every, rates_from_ns) :]
+        hr = monitor_hr(times) if times and times[-1] >= start_ns else None
         segment_start = self._segment_start_ns if self._segment_start_ns is not None else start_ns
         since = max(every[-1], segment_start) if every else segment_start
         return BeatStats(end_ns, times, hr, (end_ns - since) / NS)

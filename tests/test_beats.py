@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamer.beats import NS, BeatTimeline, pick_beats
+from streamer.beats import NS, BeatTimeline, pick_beats, pick_beats_rows
 
 STEP_S = 5 / 250  # qrs_stride 5 at 250 Hz
 T0 = 1_700_000_000 * NS
@@ -60,6 +60,25 @@ def test_pick_beats_keeps_the_rule_on_crowded_noisy_tracks():
         picks = pick_beats(p, STEP_S, 0.5, 0.25)
         assert len(picks) == len(kept)  # each pick lies within half a step of its peak (parabolic refinement)
         assert np.all(np.abs(picks / STEP_S - 0.5 - sorted(kept)) <= 0.5 + 1e-9)
+
+
+def test_a_batch_of_tracks_is_picked_row_by_row_as_each_track_alone():
+    """The worker picks a model call's tracks in one array pass: no row may see its neighbours (a peak test or a
+    parabola run across the end of one row into the next), a row of NaN (a model overflowing) has no beat, and
+    each row's picks are those of the track picked alone, to the bit."""
+    rng = np.random.default_rng(11)
+    rows = np.round(rng.random((6, 250)), 2)
+    rows[1] = track([0.5, 1.3, 4.99])  # a peak on the last step, beside a row whose first step is high
+    rows[2, 0] = 1.0
+    rows[3] = np.nan
+    rows[4] = 0.0
+    batch = pick_beats_rows(rows, STEP_S, 0.5, 0.25)
+    assert len(batch) == len(rows) and batch[3].size == 0 and batch[4].size == 0
+    for row, picks in zip(rows, batch, strict=True):
+        alone = pick_beats(row, STEP_S, 0.5, 0.25)
+        assert picks.dtype == np.float64 and np.array_equal(picks, alone)
+    assert batch[1][-1] == pick_beats(rows[1], STEP_S)[-1] and abs(batch[1][-1] - 4.99) < 0.02
+    assert [p.size for p in pick_beats_rows(np.zeros((3, 0)), STEP_S)] == [0, 0, 0]
 
 
 def test_peak_on_the_tracks_edge_is_a_beat():
