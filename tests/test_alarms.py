@@ -243,6 +243,39 @@ def test_outputs_that_are_not_numbers_are_unusable_signal_never_a_rhythm():
     assert vitals[-1].quality == "good" and abs(vitals[-1].heart_rate_bpm - 75) < 2
 
 
+def test_one_window_of_nan_spoils_no_other_window_of_its_model_call():
+    """The engine reads a model call's outputs at once (`split`: finite check, beats): a window with NaN outputs is
+    unusable, the other beds' windows of the same call are read as they would be alone. Outputs of the wrong shape
+    make every window of the call unusable (signal_noisy), never an exception that would stop the worker."""
+    beds = [f"bed-{i}" for i in range(4)]
+    pairs = {bed: list(windows([SINUS], bed=bed)) for bed in beds}
+    batched, alone = AlarmEngine(SPEC, model_version="test-1"), AlarmEngine(SPEC, model_version="test-1")
+    for k in range(len(pairs[beds[0]])):
+        calls = [pairs[bed][k] for bed in beds]
+        outs = [
+            {name: np.full_like(v, np.nan) for name, v in out.items()} if bed == "bed-2" and k >= 8 else out
+            for bed, (_, out) in zip(beds, calls, strict=True)
+        ]
+        stacked = {name: np.stack([out[name] for out in outs]) for name in outs[0]}
+        split = batched.split(stacked, len(beds))
+        for (w, _), out, one in zip(calls, outs, split, strict=True):
+            got, want = batched.judge(w, one), alone.process_window(w, out)
+            assert got.vitals is not None and want.vitals is not None
+            assert got.vitals.model_dump() == want.vitals.model_dump()
+            stamped = {"published_time_ns"}  # the wall clock when each was made
+            assert [a.model_dump(exclude=stamped) for a in got.alerts] == [
+                a.model_dump(exclude=stamped) for a in want.alerts
+            ]
+            if w.bed_id == "bed-2" and k >= 8:
+                assert got.vitals.quality == "unusable" and one.beats_s is None
+            else:
+                assert got.vitals.quality == "good" and got.vitals.heart_rate_bpm is not None
+    w, out = list(windows([SINUS], bed="bed-9"))[-1]  # a bed the engine has not judged yet
+    short = {name: np.stack([out[name]] * 3) for name in out}  # a runtime answering 3 rows for 4 windows
+    assert [one.beats_s for one in batched.split(short, 4)] == [None] * 4
+    assert batched.judge(w, batched.split(short, 4)[0]).vitals.quality == "unusable"
+
+
 def test_outputs_the_engine_fails_to_read_are_unusable_signal_and_the_worker_goes_on():
     """A bug meeting an input nobody foresaw (here: outputs without a rhythm head) once raised out of the engine and
     stopped the worker, whose restart met the same window again. Now the window is unusable signal."""

@@ -181,9 +181,9 @@ class _OrderOfCalls(AlarmEngine):
         super().__init__(*args, **kwargs)
         self.calls: list[tuple[str, int]] = []
 
-    def process_window(self, window: Window, outputs: Any, wall_ns: int | None = None) -> Any:
+    def judge(self, window: Window, outputs: Any, wall_ns: int | None = None) -> Any:
         self.calls.append(("window", window.window_end_ns))
-        return super().process_window(window, outputs, wall_ns)
+        return super().judge(window, outputs, wall_ns)
 
     def process_event(self, event: StreamEvent, wall_ns: int | None = None) -> list[Alert]:
         self.calls.append((event.kind, event.end_ns))

@@ -1,7 +1,7 @@
 """The alarm engine: pure per-bed state machines from model outputs to contract alerts and vitals."""
 
 from streamer.alarms.config import DEFAULT_CONDITIONS, AlarmSettings, ConditionSettings, HrLimits
-from streamer.alarms.engine import AlarmEngine, WindowResult
+from streamer.alarms.engine import AlarmEngine, WindowOutputs, WindowResult
 from streamer.alarms.evaluate import Labels
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "ConditionSettings",
     "HrLimits",
     "Labels",
+    "WindowOutputs",
     "WindowResult",
 ]

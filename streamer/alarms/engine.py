@@ -31,7 +31,7 @@ from streamer.alarms.config import AlarmSettings, HrLimits
 from streamer.alarms.evaluate import UNREADABLE, Labels, Reading, Verdict, evaluate
 from streamer.alarms.records import Alarm, alert_record, vitals_record
 from streamer.assembly import StreamEvent
-from streamer.beats import BeatTimeline, pick_beats
+from streamer.beats import BeatTimeline, pick_beats_rows
 from streamer.contract import Alert, AlertAction, AlertState, Vitals, make_alert_id
 from streamer.windows import Window
 
@@ -85,6 +85,14 @@ class _Bed:
     audio_paused_until_ns: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class WindowOutputs:
+    """One window's slice of a model call's outputs (`AlarmEngine.split`)."""
+
+    values: dict[str, np.ndarray]  # keyed by OUTPUT_NAMES, batch axis removed
+    beats_s: np.ndarray | None  # its beats, s from the window's start; None: outputs not finite or misshapen
+
+
 @dataclass(slots=True)
 class WindowResult:
     alerts: list[Alert]
@@ -116,10 +124,34 @@ class AlarmEngine:
     def set_hr_limits(self, bed_id: str, limits: HrLimits | None) -> None:
         self._bed(bed_id).hr_limits = limits
 
+    def split(self, outputs: Mapping[str, np.ndarray], n: int) -> list[WindowOutputs]:
+        """A model call's outputs for ``n`` windows (batch axis first), window by window. Whether each window's
+        outputs are all finite and the beats of every QRS track are worked out for the whole call at once
+        (`pick_beats_rows`): window by window, numpy's per-call overhead cost more than the arithmetic. Should that
+        fail (outputs of the wrong shape, a bug meeting outputs nobody foresaw), every window of the call counts as
+        unusable signal: its beds raise signal_noisy, and the worker goes on."""
+        try:
+            values = [{name: value[i] for name, value in outputs.items()} for i in range(n)]
+            finite = np.ones(n, dtype=bool)
+            for value in outputs.values():
+                finite &= np.isfinite(value).reshape(n, -1).all(axis=1)
+            step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
+            qrs = np.asarray(outputs["qrs_prob"]).reshape(n, -1)  # (n, t_qrs)
+            beats = pick_beats_rows(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
+        except Exception:
+            log.exception("reading a model call's outputs failed: its %d windows count as unusable signal", n)
+            return [WindowOutputs({}, None) for _ in range(n)]
+        return [WindowOutputs(v, b if ok else None) for v, b, ok in zip(values, beats, finite.tolist(), strict=True)]
+
     def process_window(
         self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None = None
     ) -> WindowResult:
-        """One window's outputs (keyed by OUTPUT_NAMES, batch axis removed) -> alerts and the window's vitals."""
+        """One window's outputs alone (keyed by OUTPUT_NAMES, batch axis removed): `judge` of its `split`."""
+        one = {name: np.asarray(value)[None] for name, value in outputs.items()}
+        return self.judge(window, self.split(one, 1)[0], wall_ns)
+
+    def judge(self, window: Window, outputs: WindowOutputs, wall_ns: int | None = None) -> WindowResult:
+        """One window of a `split` model call -> alerts and the window's vitals (windows of a bed in order)."""
         alerts: list[Alert] = []
         try:
             return WindowResult(alerts, self._judge(window, outputs, wall_ns, alerts))
@@ -127,10 +159,8 @@ class AlarmEngine:
             alerts += self._failed(window.bed_id, window.window_end_ns, wall_ns, "a window")
             return WindowResult(alerts, None)
 
-    def _judge(
-        self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None, alerts: list[Alert]
-    ) -> Vitals | None:
-        """`process_window`'s work; each alert joins ``alerts`` as it is made (kept should a later step fail)."""
+    def _judge(self, window: Window, outputs: WindowOutputs, wall_ns: int | None, alerts: list[Alert]) -> Vitals | None:
+        """`judge`'s work; each alert joins ``alerts`` as it is made (kept should a later step fail)."""
         bed = self._bed(window.bed_id, window.unit)
         if window.window_end_ns <= bed.seen_ns and bed.segment_start_ns == window.segment_start_ns:
             return None  # replayed window: the state already has it
@@ -144,8 +174,7 @@ class AlarmEngine:
         bed.now_ns = max(bed.now_ns, window.window_end_ns)
         chosen = self.book.for_bed(bed.bed_id, bed.unit)
         reading = self._read(bed, window, outputs, bed.hr_limits or chosen.limits)
-        if reading is UNREADABLE:
-            outputs = {}  # no gate weights in its vitals either
+        values = outputs.values if reading is not UNREADABLE else {}  # no gate weights in its vitals either
         ctx = _Ctx(window, reading, wall_ns, onset_s=chosen.onset_s)
         for condition in RHYTHM_CONDITIONS:
             if condition in chosen.disabled:  # switched off for this bed: never raised, an active one ends now
@@ -155,26 +184,24 @@ class AlarmEngine:
         if not reading.analysable or reading.verdicts["asystole"].state == "on":
             bed.rates_from_ns = window.window_end_ns  # beats on either side make no RR interval
         alerts += self._step(bed, "signal_noisy", reading.verdicts["signal_noisy"], ctx)
-        vitals = vitals_record(bed.bed_id, bed.unit, window, reading, outputs, self.model_version, chosen.echo)
+        vitals = vitals_record(bed.bed_id, bed.unit, window, reading, values, self.model_version, chosen.echo)
         for condition in ("signal_lost", "leads_off"):  # a window judged whole means signal and leads are back
             alerts += self._step(bed, condition, Verdict("off"), ctx)
         return vitals
 
-    def _read(self, bed: _Bed, window: Window, outputs: Mapping[str, np.ndarray], limits: HrLimits) -> Reading:
+    def _read(self, bed: _Bed, window: Window, outputs: WindowOutputs, limits: HrLimits) -> Reading:
         """The window's reading. Outputs that are not all finite (a model overflowing: NaN read as a QRS track is
         no beats, that is asystole), or that fail to be read (a bug meeting an input nobody foresaw), are no
         reading of the patient: the window counts as unusable signal (`signal_noisy`), never as a rhythm, and the
         bed's state goes on (failures past the reading: `_failed`)."""
-        if not all(np.isfinite(value).all() for value in outputs.values()):
+        if outputs.beats_s is None:
             return UNREADABLE
         try:
-            step_s = self.spec.qrs_stride / self.spec.sample_rate_hz
-            qrs = np.asarray(outputs["qrs_prob"]).reshape(-1)  # (t_qrs,)
-            picks = pick_beats(qrs, step_s, self.settings.qrs_threshold, self.settings.refractory_s)
-            bed.timeline.add_window(window.window_start_ns, window.window_end_ns, window.segment_start_ns, picks)
-            stats = bed.timeline.stats(window.window_start_ns, window.window_end_ns, bed.rates_from_ns)
+            start, end = window.window_start_ns, window.window_end_ns
+            bed.timeline.add_window(start, end, window.segment_start_ns, outputs.beats_s)
+            stats = bed.timeline.stats(start, end, bed.rates_from_ns)
             return evaluate(
-                outputs, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
+                outputs.values, stats, labels=self.labels, thresholds=self.thresholds, settings=self.settings,
                 limits=limits, window_s=self.spec.window_s,
             )  # fmt: skip
         except Exception:

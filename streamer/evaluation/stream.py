@@ -10,7 +10,6 @@ keeps every beat its timeline finalises (the timeline itself forgets beats after
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 from models.bundle import Manifest
 from models.config import InputSpec
 from models.runtime import Runtime
-from streamer.alarms import AlarmEngine, AlarmSettings, WindowResult
+from streamer.alarms import AlarmEngine, AlarmSettings, WindowOutputs, WindowResult
 from streamer.batcher import BatcherSettings
 from streamer.contract import Alert, Vitals, WaveformChunk, decode_waveform
 from streamer.evaluation.reference import EvalRecord
@@ -47,13 +46,11 @@ class CollectingEngine(AlarmEngine):
         self._frontier_ns: dict[str, int] = {}
         self._segment: dict[str, int] = {}
 
-    def process_window(
-        self, window: Window, outputs: Mapping[str, np.ndarray], wall_ns: int | None = None
-    ) -> WindowResult:
+    def judge(self, window: Window, outputs: WindowOutputs, wall_ns: int | None = None) -> WindowResult:
         if self._segment.get(window.bed_id) not in (None, window.segment_start_ns):
             self.finish(window.bed_id)  # a gap: the timeline restarts, so its beats so far are final
         self._segment[window.bed_id] = window.segment_start_ns
-        result = super().process_window(window, outputs, wall_ns)
+        result = super().judge(window, outputs, wall_ns)
         self._collect(window.bed_id, window.window_end_ns - self.settle_ns)
         return result
 
