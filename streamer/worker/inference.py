@@ -35,10 +35,12 @@ class InferenceLoop:
     metrics: WorkerMetrics
     wake: asyncio.Event  # set by the input when windows wait
     executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="enecg-infer")
+        init=False, default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="enecg-infer")
     )
-    in_flight: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT))
-    settling: set[asyncio.Task] = field(default_factory=set)
+    in_flight: asyncio.Semaphore = field(
+        init=False, default_factory=lambda: asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
+    )  # batches whose outputs await the broker
+    settling: set[asyncio.Task] = field(init=False, default_factory=set)  # their tasks, held until done
 
     async def run(self) -> None:
         """Runs while the worker runs; also while Faust stops: it waits for in-flight inputs to be acknowledged,
