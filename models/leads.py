@@ -1,4 +1,4 @@
-"""ECG lead names: which names mean the same lead, and how limb leads follow from I and II.
+"""ECG lead names: which names mean the same lead, and how limb leads follow from any two others.
 
 One module for the replay tool, the worker's assembler and the trainer's loaders, so a recording's leads are
 matched to a bundle's leads the same way everywhere.
@@ -25,8 +25,11 @@ LEAD_ALIASES: dict[str, str] = {
     "AVF": "aVF",
 }
 
-#: Limb leads obtainable from I and II (Einthoven's and Goldberger's equations): coefficients of (I, II).
-FROM_I_AND_II: dict[str, tuple[float, float]] = {
+#: The six limb (frontal-plane) leads as combinations of I and II (Einthoven's and Goldberger's equations): all six
+#: are potential differences of the same three electrodes, so any two of them give the others exactly.
+LIMB_LEADS: dict[str, tuple[float, float]] = {
+    "I": (1.0, 0.0),
+    "II": (0.0, 1.0),
     "III": (-1.0, 1.0),
     "aVR": (-0.5, -0.5),
     "aVL": (1.0, -0.5),
@@ -47,14 +50,15 @@ def canonical_lead(name: str) -> str:
 def missing_leads(names: Sequence[str], want: Sequence[str]) -> list[str]:
     """The wanted leads that `names` neither has nor can derive."""
     have = {canonical_lead(n) for n in names}
-    derivable = {"I", "II"} <= have
-    return [lead for lead in want if lead not in have and not (derivable and lead in FROM_I_AND_II)]
+    derivable = len(have & LIMB_LEADS.keys()) >= 2
+    return [lead for lead in want if lead not in have and not (derivable and lead in LIMB_LEADS)]
 
 
 def select_leads(signal: np.ndarray, names: Sequence[str], want: Sequence[str]) -> np.ndarray:
-    """Rows of `signal` (l_in, n) for the leads `want`, matched by canonical name; III, aVR, aVL and aVF are
-    derived from I and II when not recorded. Returns (len(want), n), a view of `signal` where the wanted leads are
-    consecutive rows; raises `LeadError` naming what is missing."""
+    """Rows of `signal` (l_in, n) for the leads `want`, matched by canonical name; a limb lead not recorded is
+    derived from two recorded ones (I and II where both are there: a monitor sending I and III still gives II).
+    Returns (len(want), n), a view of `signal` where the wanted leads are consecutive rows; raises `LeadError`
+    naming what is missing."""
     rows = _lead_rows(tuple(names), tuple(want))
     if isinstance(rows, slice):
         return signal[rows]  # the worker's usual case (a monitor sends the bundle's leads): nothing copied
@@ -65,19 +69,25 @@ def select_leads(signal: np.ndarray, names: Sequence[str], want: Sequence[str]) 
 def _lead_rows(
     names: tuple[str, ...], want: tuple[str, ...]
 ) -> slice | tuple[int | tuple[float, int, float, int], ...]:
-    """Per wanted lead: the row of `names` holding it, or (a, row of I, b, row of II) to derive it from; a slice
-    where the wanted leads are consecutive rows."""
+    """Per wanted lead: the row of `names` holding it, or (a, row x, b, row y) to derive it from as a * x + b * y;
+    a slice where the wanted leads are consecutive rows."""
     index: dict[str, int] = {}
     for i, name in enumerate(names):
         index.setdefault(canonical_lead(name), i)
     missing = missing_leads(names, want)
     if missing:
         raise LeadError(f"no lead {', '.join(missing)} (the recording has {', '.join(names)})")
-    rows = tuple(
-        index[lead] if lead in index else (FROM_I_AND_II[lead][0], index["I"], FROM_I_AND_II[lead][1], index["II"])
-        for lead in want
-    )
+    rows = tuple(index[lead] if lead in index else _derived(lead, index) for lead in want)
     first = rows[0]
     if isinstance(first, int) and rows == tuple(range(first, first + len(rows))):
         return slice(first, first + len(rows))
     return rows
+
+
+def _derived(lead: str, index: dict[str, int]) -> tuple[float, int, float, int]:
+    """(a, row x, b, row y) with ``lead = a * x + b * y`` for the first two recorded limb leads x, y in the standard
+    order (I and II where both are there). No two limb leads are parallel, so the 2 x 2 system always solves."""
+    x, y = [name for name in LIMB_LEADS if name in index][:2]
+    (p, q), (r, s), (u, v) = LIMB_LEADS[x], LIMB_LEADS[y], LIMB_LEADS[lead]
+    det = p * s - q * r  # lead = u * I + v * II, and (I, II) = inverse of [[p, q], [r, s]] applied to (x, y)
+    return ((u * s - v * r) / det, index[x], (v * p - u * q) / det, index[y])

@@ -214,6 +214,23 @@ def test_leads_mapped_by_name(spec_leads, chunk_leads):
         np.testing.assert_allclose(row, expected[lead], atol=1e-6)
 
 
+@pytest.mark.parametrize("pair", [("I", "III"), ("aVF", "I"), ("aVR", "aVL"), ("III", "aVF")])
+def test_a_monitor_without_lead_ii_but_two_limb_leads_is_analysed_in_lead_ii(pair):
+    """The six limb leads are differences of the same three electrodes: a monitor that sends two of them but not
+    II (a gateway passing I and III on) is analysed in lead II, never left with only a leads_missing alarm."""
+    lead_ii = ecg_like(8, 360.0, seed=2)[0]
+    lead_i = -0.4 * np.roll(ecg_like(8, 360.0, seed=1)[0], 100)  # another axis: I and II must not be confused
+    limb = {"I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0), "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5),
+            "aVF": (-0.5, 1.0)}  # fmt: skip
+    sent = np.stack([limb[lead][0] * lead_i + limb[lead][1] * lead_ii for lead in pair])
+    want, _ = run(Assembler(SPEC), chunks(lead_ii[None], 360.0, leads=("II",)))
+    got, events = run(Assembler(SPEC), chunks(sent, 360.0, leads=pair))
+    assert events == [] and len(got) == len(want) >= 3
+    for g, w in zip(got, want, strict=True):
+        assert g.window_end_ns == w.window_end_ns
+        np.testing.assert_allclose(g.signal, w.signal, atol=1e-5)
+
+
 def test_int16_chunks_convert_to_millivolts():
     x = ecg_like(6, 250.0)
     stream = [
