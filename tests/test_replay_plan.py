@@ -40,6 +40,26 @@ def test_npz_sidecar_and_lead_alias(fixtures_dir: Path) -> None:
         rec.select_leads(["V1"])
 
 
+def test_lead_ii_of_a_real_record_follows_from_any_two_other_limb_leads(fixtures_dir: Path) -> None:
+    """CPSC 2018 A0002 (12 leads, recorded): lead II derived from each pair of its other limb leads is the
+    recorded II to within a few quantisation steps (at most 0.0027 mV), with no counts (derived, not recorded);
+    a lead no pair of limb leads gives (V2 from a recording with I and III only) is still refused."""
+    rec = load_recording(fixtures_dir / "cpsc2018/A0002.hea")
+    recorded = rec.select_leads(["II"])
+    assert recorded.counts is not None
+    for pair in (["I", "III"], ["aVF", "aVL"], ["aVR", "III"]):
+        rows = [rec.leads.index(lead) for lead in pair]
+        without_ii = type(rec)(
+            rec.name, rec.sample_rate_hz, tuple(pair), rec.signal_mv[rows], rec.counts[rows], rec.gain
+        )
+        derived = without_ii.select_leads(["II"])
+        assert derived.leads == ("II",) and derived.counts is None
+        assert np.abs(derived.signal_mv - recorded.signal_mv).max() <= 0.005  # mV: a few of the record's 0.001 mV steps
+        assert np.corrcoef(derived.signal_mv[0], recorded.signal_mv[0])[0, 1] > 0.9999
+    with pytest.raises(SourceError, match="no lead V2"):
+        without_ii.select_leads(["V2"])
+
+
 def test_csv_and_npz_per_lead_arrays(tmp_path: Path) -> None:
     (tmp_path / "r.csv").write_text("I,II\n0.1,0.2\n0.3,-0.4\n0.5,0.6\n")
     rec = load_recording(tmp_path / "r.csv", sample_rate_hz=250)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models import leads as lead_math
 from models.leads import STANDARD_LEADS, canonical_lead
 
 NPZ_SIDECAR_KEYS = ("sample_rate_hz", "leads", "key", "baseline", "gain")
@@ -53,11 +54,13 @@ class Recording:
         return self.n_samples / self.sample_rate_hz
 
     def select_leads(self, wanted: list[str] | None) -> Recording:
-        """Only the `wanted` leads, in that order, matched by name after aliasing (MLII is II)."""
+        """Only the `wanted` leads, in that order, matched by name after aliasing (MLII is II). A limb lead the
+        recording lacks is derived from two it has, as the worker would (`models.leads`); such a selection keeps no
+        counts (an int16 replay quantises its mV at the replay's gain)."""
         if not wanted:
             return self
-        index = {canonical_lead(name): i for i, name in reversed(list(enumerate(self.leads)))}
-        missing = [w for w in wanted if canonical_lead(w) not in index]
+        leads = tuple(canonical_lead(w) for w in wanted)
+        missing = lead_math.missing_leads(self.leads, leads)
         if missing:
             hint = (
                 f"; if its lead {self.leads[0]} is lead {missing[0]}, say so with --lead {self.leads[0]}={missing[0]}"
@@ -66,10 +69,11 @@ class Recording:
                 f"{self.name} has no lead {', '.join(missing)} (it has {', '.join(self.leads)})"
                 + (hint if len(self.leads) == 1 else "; map a lead by name with --lead NAME=LEAD")
             )
-        rows = [index[canonical_lead(w)] for w in wanted]
-        counts = None if self.counts is None else self.counts[rows]
-        leads = tuple(canonical_lead(w) for w in wanted)
-        return Recording(self.name, self.sample_rate_hz, leads, self.signal_mv[rows], counts, self.gain)
+        index = {canonical_lead(name): i for i, name in reversed(list(enumerate(self.leads)))}
+        signal = np.array(lead_math.select_leads(self.signal_mv, self.leads, leads))
+        recorded = all(lead in index for lead in leads)
+        counts = self.counts[[index[lead] for lead in leads]] if recorded and self.counts is not None else None
+        return Recording(self.name, self.sample_rate_hz, leads, signal, counts, self.gain)
 
     def rename_leads(self, lead_map: Mapping[str, str] | None) -> Recording:
         """The recording with leads renamed as the user says (``{"ECG": "II"}``; names not in the map stay)."""
