@@ -31,7 +31,7 @@ Input policy (never blind a bed, see the README's "Input policy"):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,7 +39,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.config import InputSpec
-from models.leads import LeadError, missing_leads, select_leads
+from models.leads import STANDARD_LEADS, LeadError, canonical_lead, missing_leads, select_leads
 from streamer.contract import WaveformChunk
 from streamer.mains import MainsNotch
 from streamer.resample import StreamingResampler
@@ -358,7 +358,7 @@ class _Bed:
             out.windows += self.close_segment(arrival_ns)
             if self.leads_missing_since is None:
                 self.leads_missing_since = start
-            detail = f"missing {', '.join(missing_leads(chunk.leads, self.spec.leads))}"
+            detail = _missing_detail(chunk.leads, self.spec.leads)
             out.events.append(
                 StreamEvent("leads_missing", chunk.bed_id, chunk.unit, self.leads_missing_since, end, detail)
             )
@@ -393,6 +393,16 @@ class _Bed:
 
     def _tolerance_ns(self, chunk: WaveformChunk) -> float:
         return max(self.settings.gap_tolerance_ms * 1e6, 2e9 / chunk.sample_rate_hz)
+
+
+def _missing_detail(sent: Sequence[str], want: Sequence[str]) -> str:
+    """What a leads_off alarm says: which leads are missing and which standard leads the monitor does send, so
+    that the nurse knows what to select at the monitor (names outside the standard are the sender's free text and
+    are not repeated)."""
+    standard = [lead for lead in map(canonical_lead, sent) if lead in STANDARD_LEADS]
+    return (
+        f"missing {', '.join(missing_leads(sent, want))}; the monitor sends {', '.join(standard) or 'no standard lead'}"
+    )
 
 
 class Assembler:

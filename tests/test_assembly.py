@@ -193,7 +193,9 @@ def test_missing_lead_is_an_event_and_stops_windows_until_back():
     kinds = [e.kind for e in events]
     assert kinds == ["leads_missing"] * len(off) + ["leads_restored"]
     assert {e.start_ns for e in events} == {T0 + 6 * NS}
-    assert events[-2].end_ns == T0 + 8 * NS and "II" in events[0].detail
+    assert events[-2].end_ns == T0 + 8 * NS and events[0].detail == "missing II; the monitor sends V1"
+    _, events = run(Assembler(SPEC), chunks(ecg_like(2, fs, n_leads=2), fs, leads=("V5", "ch-x|^~")))
+    assert {e.detail for e in events} == {"missing II; the monitor sends V5"}  # free-text names not repeated
     assert [(w.window_end_ns - T0) // NS for w in windows] == [5, 6, 13, 14]
 
 
