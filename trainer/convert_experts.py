@@ -112,7 +112,9 @@ def convert_openecg(wheel_path: Path, out: Path = EXPERTS / "openecg") -> Shippe
         "training_data": "pure real, human-expert labels (codec_v6 model card): LUDB/QTDB/ISP wave (frame) labels, "
         "MIT-BIH DS1 + VitalDB arrhythmia beats, lydus hospital cardiologist rhythm labels. MIT-BIH DS1 holds "
         "records 101, 106, 108, 109, 112, 114, 115, 116, 118, 119, 122, 124, 201, 203, 205, 207, 208, 209, 215, "
-        "220, 223, 230: scores on those are not held out.",
+        "220, 223, 230: scores on those are not held out. QTDB holds 15-minute excerpts of MIT-BIH records, 100 "
+        "among them (sel100), and the card does not say which QTDB records were in its training folds: scores "
+        "on MIT-BIH 100 may not be held out either.",
         "kept": "conv tokenizer, sinusoidal positions, 4 lower conv layers, 4 transformer layers (packed q/k/v "
         "split); the 500 Hz refine convs and the frame/beat/rhythm heads are not kept",
     })  # fmt: skip
