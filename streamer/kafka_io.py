@@ -59,8 +59,8 @@ async def tail(
     Tansu's end offsets can be too small (its records would otherwise show up as new).
     """
     consumer = make_consumer(settings)
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a broker that cannot be reached still gets its consumer closed
         partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         started_ms = time.time_ns() // 1_000_000

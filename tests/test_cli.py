@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,24 @@ def test_bad_arguments_in_process(
     lines = capsys.readouterr().err.strip().splitlines()
     assert status not in (0, None)
     assert len(lines) == 1 and expected in lines[0] and lines[0].startswith("enecg"), lines
+
+
+def test_a_broker_nobody_listens_on_is_one_clear_error_and_no_client_is_left_open() -> None:
+    """`replay` and `alerts` against a port with no broker: exit 1, the last line names the broker and the Kafka
+    client's error once (aiokafka's text already starts with its type), and no client is left unclosed (asyncio's
+    "Unclosed AIOKafkaProducer" once followed a failed start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again before the commands run: nothing listens there
+    root = Path(__file__).parents[1]
+    commands = [["replay", "tests/fixtures/mitdb/100", "--duration", "2", "--max-speed"], ["alerts"]]
+    procs = [
+        subprocess.Popen([*ENECG, *args, "--bootstrap-servers", f"127.0.0.1:{port}"], cwd=root, stderr=subprocess.PIPE)
+        for args in commands
+    ]
+    for args, proc in zip(commands, procs, strict=True):
+        _, err = proc.communicate(timeout=120)
+        text = err.decode()
+        assert proc.returncode == 1, (args, text)
+        assert text.strip().splitlines()[-1].startswith(f"enecg {args[0]}: error: Kafka at 127.0.0.1:{port}: "), text
+        assert text.count("KafkaConnectionError") == 1 and "Unclosed" not in text, text

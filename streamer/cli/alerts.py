@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from streamer.alert_tail import AlertFilter, parse_priorities, read_alerts, table_header, table_row
-from streamer.cli.main import CommandError
+from streamer.cli.main import CommandError, kafka_error
 from streamer.contract import Alert
 from streamer.settings import KafkaSettings, TopicSettings
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot reach Kafka at {settings.bootstrap_servers}: {error}") from None
     except Exception as error:
         if type(error).__module__.startswith("aiokafka"):
-            raise CommandError(f"Kafka at {settings.bootstrap_servers}: {type(error).__name__}: {error}") from None
+            raise kafka_error(error, settings.bootstrap_servers) from None
         raise
 
 

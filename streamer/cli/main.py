@@ -36,6 +36,13 @@ class CommandError(Exception):
     """A failure the user can act on: printed as one line, exit status 1."""
 
 
+def kafka_error(error: Exception, servers: str) -> CommandError:
+    """A Kafka client's error as one line for the user: aiokafka's texts name their type already, or are only it."""
+    name, text = type(error).__name__, str(error)
+    what = text if name in text else f"{name}: {text}" if text else name
+    return CommandError(f"Kafka at {servers}: {what}")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not the usage block
         self.exit(2, f"{self.prog}: error: {message}\n")

@@ -13,7 +13,7 @@ import time
 
 from pydantic import ValidationError
 
-from streamer.cli.main import CommandError
+from streamer.cli.main import CommandError, kafka_error
 from streamer.replay.engine import ReplaySummary, replay
 from streamer.replay.plan import Faults, Gap, ReplayConfig
 from streamer.replay.scenarios import scenario_descriptions, scenario_recording
@@ -43,7 +43,8 @@ it; --duration caps each bed's signal; --loop repeats until --duration or Ctrl-C
 Leads: --leads picks and orders leads by name. MIT-BIH's modified limb leads are accepted for the
 standard ones and published under the standard name: MLII as II (also MLI as I, MLIII as III). A lead
 with another name (Holter, wearable and challenge records often call theirs ECG) is named with
---lead NAME=LEAD, e.g. --lead ECG=II, and published as that lead.
+--lead NAME=LEAD, e.g. --lead ECG=II, and published as that lead. A limb lead asked for and not recorded
+is derived from two recorded limb leads, as the worker derives it (II = I + III, ...).
 
 Faults (for testing consumers; drawn per chunk, reproducible with --seed):
   --drop P       the chunk is lost (its seq is skipped)
@@ -275,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot reach Kafka at {settings.bootstrap_servers}: {error}") from None
     except Exception as error:
         if type(error).__module__.startswith("aiokafka"):
-            raise CommandError(f"Kafka at {settings.bootstrap_servers}: {type(error).__name__}: {error}") from None
+            raise kafka_error(error, settings.bootstrap_servers) from None
         raise
     if show is not None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)

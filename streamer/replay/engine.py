@@ -147,8 +147,8 @@ async def replay(
         speed=config.speed,
     )
     producer = make_producer(settings, linger_ms=linger_ms)
-    await producer.start()
     try:
+        await producer.start()  # inside: a broker that cannot be reached still gets its producer closed
         return await send_plan(plan_replay(recordings, config), producer, summary, stop=stop, progress=progress)
     finally:
         await producer.stop()
