@@ -116,3 +116,12 @@ def test_a_broker_nobody_listens_on_is_one_clear_error_and_no_client_is_left_ope
         assert proc.returncode == 1, (args, text)
         assert text.strip().splitlines()[-1].startswith(f"enecg {args[0]}: error: Kafka at 127.0.0.1:{port}: "), text
         assert text.count("KafkaConnectionError") == 1 and "Unclosed" not in text, text
+
+
+def test_every_command_that_talks_to_kafka_takes_bootstrap_servers() -> None:
+    """One name for one setting: the worker took `--bootstrap` where every other command takes
+    `--bootstrap-servers` (the old name still works)."""
+    parser = build_parser()
+    for argv in (["worker", "--bundle", "b"], ["replay", "r"], ["alerts"], ["acm"], ["hl7-gateway"]):
+        assert parser.parse_args([*argv, "--bootstrap-servers", "h:1"]).bootstrap_servers == "h:1", argv
+    assert parser.parse_args(["worker", "--bundle", "b", "--bootstrap", "h:2"]).bootstrap_servers == "h:2"

@@ -15,7 +15,7 @@ from streamer.worker.lateness import LatenessSettings
 
 EXAMPLES = """examples:
   enecg worker --bundle models/bundles/default
-  enecg worker --bundle DIR --backend onnx --bootstrap 10.0.0.5:9092 --group icu-workers --metrics-port 9400
+  enecg worker --bundle DIR --backend onnx --bootstrap-servers 10.0.0.5:9092 --group icu-workers --metrics-port 9400
   enecg worker --bundle DIR --metrics-port 9100 --metrics-host 0.0.0.0   # scraped from another host
   enecg worker --bundle DIR --max-batch 64 --max-delay-ms 50 --topics ward3.waveform,ward4.waveform
   ENECG_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 ENECG_KAFKA_DEV_BROKER=true enecg worker --bundle DIR
@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the worker's Python (use a bundle from `enecg compile --backend onnx`, else it exports at start); "
         "cuda: PyTorch fp16, CUDA graphs",
     )
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: ENECG_KAFKA_BOOTSTRAP_SERVERS)")
+    parser.add_argument(
+        "--bootstrap-servers", "--bootstrap", help="host:port[,...] (default: ENECG_KAFKA_BOOTSTRAP_SERVERS)"
+    )  # the name every other command uses; --bootstrap as before
     parser.add_argument("--dev-broker", action="store_true", help="the embedded Tansu broker's settings")
     parser.add_argument("--group", default="enecg-worker", help="consumer group (default: %(default)s)")
     inputs = parser.add_mutually_exclusive_group()
@@ -128,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.bundle.is_dir():
         raise CommandError(f"--bundle {args.bundle} is not a directory")
     try:
-        overrides = {"bootstrap_servers": args.bootstrap} if args.bootstrap else {}
+        overrides = {"bootstrap_servers": args.bootstrap_servers} if args.bootstrap_servers else {}
         if args.dev_broker:
             overrides["dev_broker"] = True
         kafka = KafkaSettings(**overrides)
